@@ -1,0 +1,57 @@
+//! The bundler's output: the set of transformed modules a deployment ships,
+//! each keyed by its canonical name and content-addressed so that a redeploy
+//! only needs to send and recompile the modules whose hash changed.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleSet {
+    /// Sorted by `path`, so equal inputs serialize identically.
+    pub modules: Vec<Module>,
+}
+
+impl ModuleSet {
+    pub fn get(&self, path: &str) -> Option<&Module> {
+        self.modules
+            .binary_search_by(|m| m.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.modules[i])
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Module {
+    /// Canonical module name; every import of this module in the set uses
+    /// exactly this string as its specifier.
+    pub path: String,
+    /// Plain ES module JavaScript.
+    pub source: String,
+    /// blake3 hex digest of `source`.
+    pub hash: String,
+    pub kind: ModuleKind,
+}
+
+impl Module {
+    pub fn new(path: String, source: String, kind: ModuleKind) -> Self {
+        let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
+        Self {
+            path,
+            source,
+            hash,
+            kind,
+        }
+    }
+}
+
+/// What the engine should do with a module: entry points (everything but
+/// `Dependency`) are loaded by name; dependencies only through imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModuleKind {
+    Function,
+    Schema,
+    Http,
+    Crons,
+    AuthConfig,
+    Dependency,
+}

@@ -1,0 +1,86 @@
+//! Commands that talk to a running server: deploy, run, env.
+
+use crate::Target;
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+use std::path::Path;
+
+fn admin(target: &Target) -> Result<String> {
+    target.admin_key.clone().ok_or_else(|| anyhow!("an admin key is needed: pass --admin-key or set CONVECT_ADMIN_KEY"))
+}
+
+async fn post(target: &Target, route: &str, body: &Value) -> Result<reqwest::Response> {
+    let url = format!("{}{route}", target.url.trim_end_matches('/'));
+    reqwest::Client::new()
+        .post(&url)
+        .header("Authorization", format!("Convex {}", admin(target)?))
+        .json(body)
+        .send()
+        .await
+        .with_context(|| format!("could not reach {url}"))
+}
+
+pub async fn deploy(dir: &Path, target: &Target) -> Result<()> {
+    let set = convect_bundler::bundle(dir)?;
+    let manifest = |with: &dyn Fn(&str) -> bool| {
+        let modules: Vec<Value> = set
+            .modules
+            .iter()
+            .map(|m| {
+                let mut v = json!({ "path": m.path, "hash": m.hash, "kind": m.kind });
+                if with(&m.hash) {
+                    v["source"] = json!(m.source);
+                }
+                v
+            })
+            .collect();
+        json!({ "modules": modules })
+    };
+    let mut res = post(target, "/api/deploy", &manifest(&|_| false)).await?;
+    if res.status() == reqwest::StatusCode::CONFLICT {
+        let missing: Value = res.json().await?;
+        let missing: Vec<String> = serde_json::from_value(missing["missing"].clone())?;
+        eprintln!("Uploading {} of {} modules", missing.len(), set.modules.len());
+        res = post(target, "/api/deploy", &manifest(&|h| missing.iter().any(|m| m == h))).await?;
+    }
+    let status = res.status();
+    let text = res.text().await?;
+    if !status.is_success() {
+        bail!("deploy failed ({status}): {text}");
+    }
+    let summary: Value = serde_json::from_str(&text)?;
+    println!("Deployed {} functions from {}", summary["functions"], dir.display());
+    for (key, label) in [("indexes_added", "added index"), ("indexes_removed", "removed index")] {
+        for name in summary[key].as_array().into_iter().flatten() {
+            println!("  {label} {}", name.as_str().unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(function: &str, args: &str, target: &Target) -> Result<()> {
+    let args: Value = serde_json::from_str(args).context("ARGS must be a JSON object")?;
+    let res = post(target, "/api/function", &json!({ "path": function, "args": args, "format": "convex_encoded_json" })).await?;
+    let status = res.status();
+    let text = res.text().await?;
+    let body: Value = serde_json::from_str(&text).map_err(|_| anyhow!("{text}"))?;
+    for line in body["logLines"].as_array().into_iter().flatten() {
+        eprintln!("{}", line.as_str().unwrap_or_default());
+    }
+    match body["status"].as_str() {
+        Some("success") => {
+            println!("{}", serde_json::to_string_pretty(&body["value"])?);
+            Ok(())
+        }
+        _ => bail!("{} ({status})", body["errorMessage"].as_str().unwrap_or(&text)),
+    }
+}
+
+pub async fn set_env(target: &Target, name: &str, value: Option<&str>) -> Result<()> {
+    let res = post(target, "/api/update_environment_variables", &json!({ "changes": [{ "name": name, "value": value }] })).await?;
+    if !res.status().is_success() {
+        bail!("{}", res.text().await?);
+    }
+    println!("{} {name}", if value.is_some() { "Set" } else { "Removed" });
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! The `convect` command: serve a deployment, push functions to it, call them, and
+//! manage its configuration. Talks to servers over the same HTTP API the clients
+//! use, with the admin key.
+
+mod client;
+mod serve;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "convect", version, about = "A self-hosted, Convex-compatible reactive backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the server is and how to authenticate as its admin.
+#[derive(Args, Clone)]
+pub struct Target {
+    /// URL of the Convect server
+    #[arg(long, env = "CONVECT_URL", default_value = "http://127.0.0.1:3210")]
+    pub url: String,
+    /// The deployment's admin key (printed by `convect serve`, kept in <data>/admin_key)
+    #[arg(long, env = "CONVECT_ADMIN_KEY")]
+    pub admin_key: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server on an embedded SQLite database
+    Serve(serve::ServeArgs),
+    /// Bundle a functions folder and push it to a server
+    Deploy {
+        /// The functions folder
+        #[arg(default_value = "convex")]
+        dir: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Write _generated/{server,api,dataModel} for a functions folder
+    Codegen {
+        #[arg(default_value = "convex")]
+        dir: PathBuf,
+    },
+    /// Call a function, e.g. `convect run advisors:list '{}'`
+    Run {
+        function: String,
+        /// Arguments as a JSON object
+        #[arg(default_value = "{}")]
+        args: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Manage the deployment's environment variables
+    Env {
+        #[command(subcommand)]
+        action: EnvAction,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnvAction {
+    /// Set NAME to VALUE
+    Set { name: String, value: String },
+    /// Remove NAME
+    Remove { name: String },
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CONVECT_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Deploy { dir, target } => client::deploy(&dir, &target).await,
+            Command::Codegen { dir } => {
+                for path in convect_bundler::codegen(&dir)? {
+                    println!("wrote {}", path.display());
+                }
+                Ok(())
+            }
+            Command::Run { function, args, target } => client::run(&function, &args, &target).await,
+            Command::Env { action, target } => match action {
+                EnvAction::Set { name, value } => client::set_env(&target, &name, Some(&value)).await,
+                EnvAction::Remove { name } => client::set_env(&target, &name, None).await,
+            },
+        }
+    })
+}

@@ -1,0 +1,72 @@
+//! `convect serve`: opens the data directory, makes sure an admin key exists, and
+//! serves the HTTP API until SIGINT/SIGTERM.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use convect_engine::server::{router, AppState};
+use convect_engine::Engine;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Directory for the database and the admin key
+    #[arg(long, default_value = ".convect")]
+    data: PathBuf,
+    /// Port of the API (clients, CLI)
+    #[arg(long, default_value_t = 3210)]
+    port: u16,
+    /// Port for HTTP actions (reserved; HTTP actions are not served yet)
+    #[arg(long, default_value_t = 3211)]
+    site_port: u16,
+    /// Address to bind
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+}
+
+/// Reads `<data>/admin_key`, creating it with a fresh random key on first start.
+fn admin_key(data: &Path) -> Result<String> {
+    let path = data.join("admin_key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        return Ok(key.trim().to_owned());
+    }
+    // ThreadRng is a CSPRNG seeded from the OS.
+    let bytes: [u8; 32] = rand::random();
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    eprintln!("Generated a new admin key in {}", path.display());
+    Ok(key)
+}
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
+    let key = admin_key(&args.data)?;
+    let engine = Engine::open(&args.data.join("convect.sqlite3"))?;
+    let app = router(AppState { engine, admin_key: Arc::new(key.clone()) });
+    let addr = format!("{}:{}", args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+    let _ = args.site_port;
+    println!("Convect is serving {} on http://{addr}", args.data.display());
+    println!("Admin key: {key}");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let term = async {
+        #[cfg(unix)]
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,113 @@
+//! The deployment: which modules are live, what functions they export (with their
+//! validators), and the schema. Built from an analysed module set; persisted as
+//! JSON so that a restart serves the same functions without re-analysis.
+
+use crate::runtime::{ModuleAnalysis, ModuleSources, UdfKind};
+use convect_bundler::ModuleKind;
+use convect_schema::{args_validator_from_json, DatabaseSchema, Validator};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeploymentError {
+    #[error("{module}: {message}")]
+    Module { module: String, message: String },
+    #[error("invalid schema: {0}")]
+    Schema(String),
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ModuleEntry {
+    pub path: String,
+    pub hash: String,
+    pub kind: ModuleKind,
+}
+
+/// What is persisted for a deployment.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeploymentRecord {
+    pub modules: Vec<ModuleEntry>,
+    pub analysis: BTreeMap<String, ModuleAnalysis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Public,
+    Internal,
+}
+
+#[derive(Debug, Clone)]
+pub struct FunctionMeta {
+    pub module: String,
+    pub export: String,
+    pub kind: UdfKind,
+    pub visibility: Visibility,
+    pub args: Option<Validator>,
+    pub returns: Option<Validator>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Deployment {
+    /// Matches the committer's deployment version while this deployment is live.
+    pub version: u64,
+    pub record: DeploymentRecord,
+    pub sources: ModuleSources,
+    pub functions: HashMap<String, FunctionMeta>,
+    pub schema: Option<Arc<DatabaseSchema>>,
+}
+
+/// `dir/file.js` + `name` -> the function path clients use, `dir/file:name`.
+pub fn function_path(module: &str, export: &str) -> String {
+    let stem = module.strip_suffix(".js").unwrap_or(module);
+    format!("{stem}:{export}")
+}
+
+/// Accepts `dir/file:name`, `dir/file.js:name`, and `dir/file` (meaning `default`).
+pub fn normalize_path(path: &str) -> String {
+    let (module, export) = path.split_once(':').unwrap_or((path, "default"));
+    let module = module.trim_start_matches('/');
+    let module = [".js", ".ts", ".jsx", ".tsx", ".mjs"].iter().find_map(|e| module.strip_suffix(e)).unwrap_or(module);
+    format!("{module}:{export}")
+}
+
+impl Deployment {
+    pub fn build(version: u64, record: DeploymentRecord, sources: ModuleSources) -> Result<Deployment, DeploymentError> {
+        let mut functions = HashMap::new();
+        let mut schema = None;
+        for (module, analysis) in &record.analysis {
+            for f in &analysis.functions {
+                let kind = match f.kind.as_str() {
+                    "query" => UdfKind::Query,
+                    "mutation" => UdfKind::Mutation,
+                    "action" => UdfKind::Action,
+                    _ => continue, // HTTP actions are served by the router, not by path
+                };
+                let parse = |json: &Option<String>, what: &str| -> Result<Option<Validator>, DeploymentError> {
+                    let Some(json) = json else { return Ok(None) };
+                    args_validator_from_json(json).map_err(|e| DeploymentError::Module {
+                        module: module.clone(),
+                        message: format!("invalid {what} validator of `{}`: {e}", f.name),
+                    })
+                };
+                let meta = FunctionMeta {
+                    module: module.clone(),
+                    export: f.name.clone(),
+                    kind,
+                    visibility: if f.visibility == "internal" { Visibility::Internal } else { Visibility::Public },
+                    args: parse(&f.args, "args")?,
+                    returns: parse(&f.returns, "returns")?,
+                };
+                functions.insert(function_path(module, &f.name), meta);
+            }
+            if let Some(json) = &analysis.schema {
+                let parsed = DatabaseSchema::from_export_json(json).map_err(|e| DeploymentError::Schema(e.to_string()))?;
+                schema = Some(Arc::new(parsed));
+            }
+        }
+        Ok(Deployment { version, record, sources, functions, schema })
+    }
+
+    pub fn function(&self, path: &str) -> Option<&FunctionMeta> {
+        self.functions.get(&normalize_path(path))
+    }
+}

@@ -1,0 +1,142 @@
+//! `Engine`: the running backend. It wires storage, catalog, committer, the live
+//! deployment and the isolate pools together, and is what the HTTP server and the
+//! CLI's `serve` hold. Cheap to clone.
+
+use crate::catalog::Catalog;
+use crate::committer::Committer;
+use crate::deployment::{Deployment, DeploymentRecord};
+use crate::runtime::ModuleSources;
+use crate::storage::{Persistence, SqliteStore};
+use crate::txn::TxnEnv;
+use crate::udf::IsolatePool;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("opening the database at {path}: {source}")]
+    Storage { path: String, source: crate::storage::StorageError },
+    #[error("the stored deployment is unreadable: {0}")]
+    Deployment(String),
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn Persistence>,
+    pub catalog: Arc<RwLock<Catalog>>,
+    pub committer: Committer,
+    pub deployment: RwLock<Arc<Deployment>>,
+    pub env: RwLock<Arc<BTreeMap<String, String>>>,
+    pub udf_pool: IsolatePool,
+    pub action_pool: IsolatePool,
+    pub deploy_lock: tokio::sync::Mutex<()>,
+    pub http: reqwest::Client,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Threads for queries and mutations; actions wait on I/O, so they get more.
+fn udf_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2)
+}
+const ACTION_THREADS: usize = 16;
+
+impl Engine {
+    /// Opens (or creates) the database file and restores the last deployment.
+    pub fn open(db_path: &Path) -> Result<Engine, OpenError> {
+        let storage_err = |source| OpenError::Storage { path: db_path.display().to_string(), source };
+        let store: Arc<dyn Persistence> = Arc::new(SqliteStore::open(db_path).map_err(storage_err)?);
+        let state = store.load().map_err(storage_err)?;
+        let catalog = Arc::new(RwLock::new(Catalog::from_persisted(&state)));
+        let committer = Committer::start(store.clone(), catalog.clone(), state.max_ts);
+        let deployment = match &state.deployment {
+            Some(json) => restore_deployment(store.as_ref(), json, committer.deployment_version())?,
+            None => Deployment { version: committer.deployment_version(), ..Default::default() },
+        };
+        let inner = Inner {
+            store,
+            catalog,
+            committer,
+            deployment: RwLock::new(Arc::new(deployment)),
+            env: RwLock::new(Arc::new(state.env.into_iter().collect())),
+            udf_pool: IsolatePool::start("udf", udf_threads()),
+            action_pool: IsolatePool::start("action", ACTION_THREADS),
+            deploy_lock: tokio::sync::Mutex::new(()),
+            http: reqwest::Client::new(),
+        };
+        Ok(Engine { inner: Arc::new(inner) })
+    }
+
+    pub fn deployment(&self) -> Arc<Deployment> {
+        self.inner.deployment.read().expect("deployment lock poisoned").clone()
+    }
+
+    pub fn env_vars(&self) -> Arc<BTreeMap<String, String>> {
+        self.inner.env.read().expect("env lock poisoned").clone()
+    }
+
+    pub fn committer(&self) -> &Committer {
+        &self.inner.committer
+    }
+
+    pub fn store(&self) -> &Arc<dyn Persistence> {
+        &self.inner.store
+    }
+
+    pub(crate) fn http(&self) -> reqwest::Client {
+        self.inner.http.clone()
+    }
+
+    pub(crate) fn txn_env(&self, deployment: &Deployment) -> TxnEnv {
+        TxnEnv {
+            store: self.inner.store.clone(),
+            catalog: self.inner.catalog.clone(),
+            committer: self.inner.committer.clone(),
+            schema: deployment.schema.clone(),
+            deployment_version: deployment.version,
+        }
+    }
+}
+
+fn restore_deployment(store: &dyn Persistence, json: &str, version: u64) -> Result<Deployment, OpenError> {
+    let record: DeploymentRecord = serde_json::from_str(json).map_err(|e| OpenError::Deployment(e.to_string()))?;
+    let mut sources = HashMap::new();
+    for m in &record.modules {
+        let source = store
+            .module_source(&m.hash)
+            .map_err(|e| OpenError::Deployment(e.to_string()))?
+            .ok_or_else(|| OpenError::Deployment(format!("module {} ({}) is missing", m.path, m.hash)))?;
+        sources.insert(m.path.clone(), source);
+    }
+    let sources: ModuleSources = Arc::new(sources);
+    Deployment::build(version, record, sources).map_err(|e| OpenError::Deployment(e.to_string()))
+}
+
+impl Engine {
+    /// Sets (`Some`) or removes (`None`) deployment environment variables.
+    pub async fn set_env(&self, changes: Vec<(String, Option<String>)>) -> Result<(), crate::committer::CommitError> {
+        let writes: Vec<_> = changes
+            .iter()
+            .map(|(name, value)| crate::storage::CatalogWrite::SetEnv { name: name.clone(), value: value.clone() })
+            .collect();
+        self.inner
+            .committer
+            .exclusive(Box::new(move |ctx| {
+                ctx.catalog_writes.extend(writes);
+                Ok(serde_json::Value::Null)
+            }))
+            .await?;
+        let mut env = (*self.env_vars()).clone();
+        for (name, value) in changes {
+            match value {
+                Some(v) => env.insert(name, v),
+                None => env.remove(&name),
+            };
+        }
+        *self.inner.env.write().expect("env lock poisoned") = Arc::new(env);
+        Ok(())
+    }
+}

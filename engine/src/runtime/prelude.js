@@ -1,0 +1,222 @@
+// Convect's runtime prelude: evaluated once per JavaScript context, before any user
+// module. It installs console capture, determinism for queries and mutations, a
+// small fetch for actions, and the entry points the Rust side calls. The host
+// object `__convect_host` (log, asyncOp) is installed by the runtime first.
+(() => {
+  "use strict";
+  const host = globalThis.__convect_host;
+  delete globalThis.__convect_host;
+
+  // ---- console: captured per execution as Convex-style log lines ----
+  const show = (v, top) => {
+    if (typeof v === "string") return top ? v : `'${v}'`;
+    if (typeof v === "bigint") return `${v}n`;
+    if (v instanceof Error) return v.stack ? `${v.name}: ${v.message}\n${v.stack}` : `${v.name}: ${v.message}`;
+    if (v instanceof ArrayBuffer) return `ArrayBuffer { byteLength: ${v.byteLength} }`;
+    if (typeof v === "object" && v !== null) {
+      try {
+        return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? `${x}n` : x));
+      } catch {
+        return String(v);
+      }
+    }
+    return String(v);
+  };
+  const format = (args) => args.map((a) => show(a, false)).join(" ");
+  const levels = { log: "LOG", info: "INFO", warn: "WARN", error: "ERROR", debug: "DEBUG" };
+  const consoleObj = {};
+  for (const [name, level] of Object.entries(levels)) {
+    consoleObj[name] = (...args) => host.log(`[${level}] ${format(args)}`);
+  }
+  consoleObj.trace = consoleObj.debug;
+  const timers = new Map();
+  consoleObj.time = (label = "default") => timers.set(label, RealDate.now());
+  consoleObj.timeEnd = (label = "default") => {
+    const start = timers.get(label);
+    timers.delete(label);
+    host.log(`[INFO] ${label}: ${start === undefined ? 0 : RealDate.now() - start}ms`);
+  };
+  globalThis.console = consoleObj;
+
+  // ---- determinism: seeded Math.random and a fixed clock per execution ----
+  const RealDate = Date;
+  let fixedNow = null;
+  let state = [1, 2, 3, 4];
+  const seeded = () => {
+    // sfc32: a small, well-distributed generator; its state is reset per execution.
+    let [a, b, c, d] = state;
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    state = [a, b, c, d];
+    return (t >>> 0) / 4294967296;
+  };
+  const realRandom = Math.random;
+  class ConvectDate extends RealDate {
+    constructor(...args) {
+      if (args.length === 0 && fixedNow !== null) super(fixedNow);
+      else super(...args);
+    }
+    static now() {
+      return fixedNow !== null ? fixedNow : RealDate.now();
+    }
+  }
+  globalThis.Date = ConvectDate;
+
+  const forbidden = (what) => () => {
+    throw new Error(`${what} is not allowed in queries and mutations; call it from an action.`);
+  };
+
+  // ---- fetch for actions, over the host's HTTP client ----
+  class Headers {
+    constructor(init) {
+      this._h = new Map();
+      if (init instanceof Headers) init.forEach((v, k) => this.set(k, v));
+      else if (Array.isArray(init)) for (const [k, v] of init) this.append(k, v);
+      else if (init) for (const k of Object.keys(init)) this.set(k, init[k]);
+    }
+    get(k) { const v = this._h.get(String(k).toLowerCase()); return v === undefined ? null : v; }
+    set(k, v) { this._h.set(String(k).toLowerCase(), String(v)); }
+    append(k, v) { const key = String(k).toLowerCase(); const old = this._h.get(key); this._h.set(key, old === undefined ? String(v) : `${old}, ${v}`); }
+    has(k) { return this._h.has(String(k).toLowerCase()); }
+    delete(k) { this._h.delete(String(k).toLowerCase()); }
+    forEach(f) { for (const [k, v] of this._h) f(v, k, this); }
+    entries() { return this._h.entries(); }
+    keys() { return this._h.keys(); }
+    values() { return this._h.values(); }
+    [Symbol.iterator]() { return this._h.entries(); }
+  }
+  const utf8 = {
+    encode: (s) => {
+      const out = [];
+      for (const ch of s) {
+        let c = ch.codePointAt(0);
+        if (c < 0x80) out.push(c);
+        else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+        else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+        else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+      }
+      return new Uint8Array(out);
+    },
+  };
+  class Response {
+    constructor(body, init = {}) {
+      this._body = body === undefined || body === null ? "" : String(body);
+      this.status = init.status ?? 200;
+      this.statusText = init.statusText ?? "";
+      this.headers = new Headers(init.headers);
+      this.ok = this.status >= 200 && this.status < 300;
+      this.url = init.url ?? "";
+      this.bodyUsed = false;
+    }
+    _take() {
+      if (this.bodyUsed) throw new TypeError("Body has already been consumed.");
+      this.bodyUsed = true;
+      return this._body;
+    }
+    async text() { return this._take(); }
+    async json() { return JSON.parse(this._take()); }
+    async arrayBuffer() { return utf8.encode(this._take()).buffer; }
+  }
+  const fetchImpl = async (input, init = {}) => {
+    const url = typeof input === "string" ? input : (input.href ?? input.url);
+    const headers = [];
+    new Headers(init.headers).forEach((v, k) => headers.push([k, v]));
+    const body = init.body === undefined || init.body === null ? null : String(init.body);
+    const res = JSON.parse(
+      await host.asyncOp("convect/fetch", JSON.stringify({ url: String(url), method: init.method ?? "GET", headers, body })),
+    );
+    return new Response(res.body, { status: res.status, statusText: res.statusText, headers: res.headers, url: res.url });
+  };
+  const sleep = (ms) => host.asyncOp("convect/sleep", JSON.stringify({ ms: Math.max(0, Number(ms) || 0) }));
+  const setTimeoutImpl = (f, ms, ...args) => {
+    sleep(ms).then(() => f(...args));
+    return 0;
+  };
+
+  globalThis.process = { env: {} };
+
+  /** Sets up the globals for one execution. */
+  const begin = (kind, seed, nowMs, env) => {
+    const deterministic = kind !== "action";
+    globalThis.process.env = { ...env };
+    if (deterministic) {
+      fixedNow = nowMs;
+      state = [seed | 0, (seed / 4294967296) | 0, 0x9e3779b9, 0x85ebca6b];
+      for (let i = 0; i < 12; i++) seeded();
+      Math.random = seeded;
+      globalThis.fetch = forbidden("fetch()");
+      globalThis.setTimeout = forbidden("setTimeout()");
+      globalThis.setInterval = forbidden("setInterval()");
+    } else {
+      fixedNow = null;
+      Math.random = realRandom;
+      globalThis.fetch = fetchImpl;
+      globalThis.setTimeout = setTimeoutImpl;
+      globalThis.setInterval = forbidden("setInterval()");
+    }
+  };
+  globalThis.Headers = Headers;
+  globalThis.Response = Response;
+
+  const describeError = (e) => {
+    if (e instanceof Error || (typeof e === "object" && e !== null && "message" in e)) {
+      const name = e.name || "Error";
+      const stack = typeof e.stack === "string" ? e.stack.trimEnd() : "";
+      const out = { ok: false, message: `Uncaught ${name}: ${e.message}${stack ? "\n" + stack : ""}` };
+      if (e.ConvexErrorSymbol !== undefined || (typeof e.data === "string" && name === "ConvexError")) {
+        out.message = `Uncaught ConvexError: ${e.message}`;
+        out.data = e.data;
+      }
+      return out;
+    }
+    return { ok: false, message: `Uncaught ${show(e, true)}` };
+  };
+
+  const kinds = { query: "isQuery", mutation: "isMutation", action: "isAction" };
+  /** Invokes one exported function; always resolves to a JSON outcome. */
+  const invoke = async (ns, exportName, kind, argsJson, metaJson) => {
+    const { requestId, seed, nowMs, env } = JSON.parse(metaJson);
+    begin(kind, seed, nowMs, env);
+    try {
+      const fn = ns[exportName];
+      if (!fn || !fn[kinds[kind]]) {
+        return JSON.stringify({ ok: false, message: `"${exportName}" is not a ${kind} function.` });
+      }
+      const value =
+        kind === "query" ? await fn.invokeQuery(argsJson)
+        : kind === "mutation" ? await fn.invokeMutation(argsJson)
+        : await fn.invokeAction(requestId, argsJson);
+      return JSON.stringify({ ok: true, value });
+    } catch (e) {
+      return JSON.stringify(describeError(e));
+    }
+  };
+
+  /** Describes a module's exported functions and special default exports. */
+  const analyze = (ns) => {
+    const functions = [];
+    for (const name of Object.keys(ns)) {
+      const f = ns[name];
+      if (typeof f !== "function" && typeof f !== "object") continue;
+      if (f === null) continue;
+      const kind = f.isQuery ? "query" : f.isMutation ? "mutation" : f.isAction ? "action" : f.isHttp ? "httpAction" : null;
+      if (kind === null) continue;
+      functions.push({
+        name,
+        kind,
+        visibility: f.isInternal ? "internal" : "public",
+        args: typeof f.exportArgs === "function" ? f.exportArgs() : null,
+        returns: typeof f.exportReturns === "function" ? f.exportReturns() : null,
+      });
+    }
+    const d = ns.default;
+    const schema = d && typeof d.export === "function" && d.tables !== undefined ? d.export() : null;
+    return JSON.stringify({ functions, schema, isRouter: !!(d && d.isRouter) });
+  };
+
+  globalThis.__convect = { invoke, analyze };
+})();

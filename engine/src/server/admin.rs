@@ -1,0 +1,67 @@
+//! Admin routes: deploying a module set and setting environment variables. Every
+//! route here requires the admin key.
+
+use super::{bad_request, caller_of, AppState};
+use crate::deploy::{DeployError, DeployRequest};
+use crate::udf::Caller;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    match caller_of(state, headers)? {
+        Caller::Admin => Ok(()),
+        _ => Err((StatusCode::UNAUTHORIZED, "This route needs the admin key (Authorization: Convex <key>).").into_response()),
+    }
+}
+
+pub async fn deploy(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return r;
+    }
+    let request: DeployRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("Malformed deploy request: {e}")),
+    };
+    match state.engine.deploy(request).await {
+        Ok(summary) => Json(json!(summary)).into_response(),
+        Err(DeployError::MissingModules(hashes)) => (StatusCode::CONFLICT, Json(json!({ "missing": hashes }))).into_response(),
+        Err(e @ DeployError::Invalid(_)) => bad_request(e.to_string()),
+        Err(e @ DeployError::Rejected(_)) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct EnvChange {
+    name: String,
+    value: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct EnvRequest {
+    changes: Vec<EnvChange>,
+}
+
+pub async fn update_env(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return r;
+    }
+    let request: EnvRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("Malformed request: {e}")),
+    };
+    for change in &request.changes {
+        let valid = !change.name.is_empty() && change.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return bad_request(format!("Invalid environment variable name \"{}\"", change.name));
+        }
+    }
+    let changes = request.changes.into_iter().map(|c| (c.name, c.value)).collect();
+    match state.engine.set_env(changes).await {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}

@@ -1,0 +1,128 @@
+//! The HTTP API, compatible with Convex's so that `ConvexHttpClient` works
+//! unchanged: function calls under `/api/*`, plus Convect's admin routes
+//! (deploy, environment variables) behind the admin key.
+
+mod admin;
+
+use crate::engine::Engine;
+use crate::runtime::UdfKind;
+use crate::udf::{CallResult, Caller};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value as Json_};
+use std::sync::Arc;
+
+/// Convex's status for "the function ran and failed".
+const STATUS_UDF_FAILED: u16 = 560;
+/// Arguments may be up to 16 MiB encoded; leave room for JSON overhead.
+const MAX_REQUEST_BYTES: usize = 24 << 20;
+/// Deploy bodies carry module sources.
+const MAX_DEPLOY_BYTES: usize = 256 << 20;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub admin_key: Arc<String>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/query", post(|s, h, b| call(s, h, b, Some(UdfKind::Query))))
+        .route("/api/mutation", post(|s, h, b| call(s, h, b, Some(UdfKind::Mutation))))
+        .route("/api/action", post(|s, h, b| call(s, h, b, Some(UdfKind::Action))))
+        .route("/api/function", post(|s, h, b| call(s, h, b, None)))
+        .route("/api/run/{*path}", post(run_by_path))
+        .route("/api/update_environment_variables", post(admin::update_env))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES));
+    let deploy = Router::new().route("/api/deploy", post(admin::deploy)).layer(DefaultBodyLimit::max(MAX_DEPLOY_BYTES));
+    Router::new()
+        .route("/version", get(|| async { concat!("convect ", env!("CARGO_PKG_VERSION")) }))
+        .merge(api)
+        .merge(deploy)
+        .with_state(state)
+}
+
+pub(crate) fn bad_request(message: impl Into<String>) -> Response {
+    (StatusCode::BAD_REQUEST, message.into()).into_response()
+}
+
+/// Admin requests carry `Authorization: Convex <admin key>`.
+pub(crate) fn caller_of(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+    let Some(value) = headers.get("authorization") else { return Ok(Caller::Client) };
+    let value = value.to_str().unwrap_or_default();
+    match value.strip_prefix("Convex ") {
+        Some(key) if constant_time_eq(key.as_bytes(), state.admin_key.as_bytes()) => Ok(Caller::Admin),
+        Some(_) => Err((StatusCode::UNAUTHORIZED, "The admin key is not valid for this deployment.").into_response()),
+        // User JWTs (`Bearer ...`) are verified by the auth layer, which is not built yet.
+        None => Ok(Caller::Client),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn parse_body(body: &Bytes) -> Result<Json_, Response> {
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("Malformed request body: {e}")))
+}
+
+/// Clients send `args` as an object (current) or as a one-element array (older).
+fn args_of(body: &Json_) -> Json_ {
+    match &body["args"] {
+        Json_::Array(a) if a.len() == 1 => a[0].clone(),
+        other => other.clone(),
+    }
+}
+
+async fn call(State(state): State<AppState>, headers: HeaderMap, body: Bytes, kind: Option<UdfKind>) -> Response {
+    let caller = match caller_of(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let body = match parse_body(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(path) = body["path"].as_str() else { return bad_request("Malformed request body: missing `path`") };
+    let result = state.engine.call(path, kind, args_of(&body), caller).await;
+    respond(result)
+}
+
+async fn run_by_path(State(state): State<AppState>, Path(path): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let caller = match caller_of(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let body = match parse_body(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    // `/api/run/dir/file/name` names `dir/file:name`.
+    let path = match path.rsplit_once('/') {
+        Some((module, name)) if !path.contains(':') => format!("{module}:{name}"),
+        _ => path,
+    };
+    respond(state.engine.call(&path, None, args_of(&body), caller).await)
+}
+
+fn respond(result: CallResult) -> Response {
+    match result.value {
+        Ok(value) => Json(json!({ "status": "success", "value": value, "logLines": result.log_lines })).into_response(),
+        Err(e) => {
+            let mut body = json!({ "status": "error", "errorMessage": e.message, "logLines": result.log_lines });
+            if let Some(data) = e.data {
+                body["errorData"] = data;
+            }
+            let status = if e.is_request_error { StatusCode::BAD_REQUEST } else { StatusCode::from_u16(STATUS_UDF_FAILED).expect("valid status") };
+            if e.is_request_error {
+                // The clients show a 400's body text as the error message.
+                return (status, e.message).into_response();
+            }
+            (status, Json(body)).into_response()
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Small domain types shared across the engine: commit timestamps, index ids and
+//! the stored form of a document.
+
+use convect_schema::{DocumentId, Value};
+use std::collections::BTreeMap;
+
+/// A commit timestamp. Strictly increasing across commits; a snapshot read at `ts`
+/// sees exactly the commits with timestamps `<= ts`.
+pub type Timestamp = u64;
+
+/// Persistent identifier of one index (including the implicit `by_id` and
+/// `by_creation_time` indexes of every table).
+pub type IndexId = i64;
+
+/// A document as stored: its id and its full value, system fields included.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub id: DocumentId,
+    pub value: BTreeMap<String, Value>,
+}
+
+impl Document {
+    pub fn creation_time(&self) -> f64 {
+        match self.value.get("_creationTime") {
+            Some(Value::Float64(t)) => *t,
+            _ => 0.0,
+        }
+    }
+}
+
+/// Scan direction over an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// The 20-byte storage form of a document id: table number (big-endian) then the
+/// random part, so that all ids of one table are contiguous.
+pub fn id_to_bytes(id: &DocumentId) -> [u8; 20] {
+    let mut out = [0u8; 20];
+    out[..4].copy_from_slice(&id.table_number.to_be_bytes());
+    out[4..].copy_from_slice(&id.internal_id);
+    out
+}
+
+pub fn id_from_bytes(bytes: &[u8]) -> Option<DocumentId> {
+    if bytes.len() != 20 {
+        return None;
+    }
+    let table_number = u32::from_be_bytes(bytes[..4].try_into().ok()?);
+    let internal_id = bytes[4..].try_into().ok()?;
+    Some(DocumentId { table_number, internal_id })
+}

@@ -1,0 +1,93 @@
+//! `ActionHost`: the syscalls of actions. Actions are not transactional: each
+//! `runQuery`/`runMutation`/`runAction` is its own call into the engine, and
+//! `fetch` and timers are real, completing on the tokio runtime.
+
+use super::{CallError, Caller};
+use crate::engine::Engine;
+use crate::runtime::{Completion, Host, SyscallError, SyscallResult, UdfKind};
+use serde_json::{json, Value as Json};
+use std::time::Duration;
+
+/// Largest response body `fetch` reads into memory.
+const MAX_FETCH_BODY: usize = 64 << 20;
+
+pub struct ActionHost {
+    pub engine: Engine,
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl From<CallError> for SyscallError {
+    fn from(e: CallError) -> Self {
+        SyscallError { message: e.message, data: e.data }
+    }
+}
+
+impl Host for ActionHost {
+    fn syscall(&mut self, op: &str, _args: Json) -> SyscallResult {
+        Err(SyscallError::new(format!("Unsupported syscall `{op}` in actions")))
+    }
+
+    fn async_syscall(&mut self, op: &str, args: Json, done: Completion) {
+        let kind = match op {
+            "1.0/actions/query" => Some(UdfKind::Query),
+            "1.0/actions/mutation" => Some(UdfKind::Mutation),
+            "1.0/actions/action" => Some(UdfKind::Action),
+            _ => None,
+        };
+        let engine = self.engine.clone();
+        match (kind, op) {
+            (Some(kind), _) => {
+                self.runtime.spawn(async move {
+                    let Some(path) = args["name"].as_str() else {
+                        return done.complete(Err(SyscallError::new("function references by handle are not supported by Convect yet")));
+                    };
+                    let result = engine.call(path, Some(kind), args["args"].clone(), Caller::Action).await;
+                    done.complete(result.value.map_err(SyscallError::from));
+                });
+            }
+            (None, "convect/fetch") => {
+                self.runtime.spawn(async move { done.complete(fetch(engine.http(), args).await) });
+            }
+            (None, "convect/sleep") => {
+                let ms = args["ms"].as_f64().unwrap_or(0.0);
+                self.runtime.spawn(async move {
+                    tokio::time::sleep(Duration::from_secs_f64(ms / 1000.0)).await;
+                    done.complete(Ok(Json::Null));
+                });
+            }
+            (None, "1.0/getUserIdentity") => done.complete(Ok(Json::Null)),
+            (None, _) => done.complete(Err(SyscallError::new(format!("Unsupported syscall `{op}` in actions")))),
+        }
+    }
+}
+
+async fn fetch(client: reqwest::Client, args: Json) -> SyscallResult {
+    let url = args["url"].as_str().unwrap_or_default();
+    let method = reqwest::Method::from_bytes(args["method"].as_str().unwrap_or("GET").as_bytes())
+        .map_err(|_| SyscallError::new("fetch: invalid method"))?;
+    let mut req = client.request(method, url);
+    for pair in args["headers"].as_array().into_iter().flatten() {
+        if let (Some(k), Some(v)) = (pair[0].as_str(), pair[1].as_str()) {
+            req = req.header(k, v);
+        }
+    }
+    if let Some(body) = args["body"].as_str() {
+        req = req.body(body.to_owned());
+    }
+    let res = req.send().await.map_err(|e| SyscallError::new(format!("fetch to {url} failed: {e}")))?;
+    let status = res.status();
+    let final_url = res.url().to_string();
+    let headers: Vec<(String, String)> =
+        res.headers().iter().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+    let bytes = res.bytes().await.map_err(|e| SyscallError::new(format!("fetch to {url}: reading body failed: {e}")))?;
+    if bytes.len() > MAX_FETCH_BODY {
+        return Err(SyscallError::new(format!("fetch to {url}: response body over {MAX_FETCH_BODY} bytes")));
+    }
+    Ok(json!({
+        "status": status.as_u16(),
+        "statusText": status.canonical_reason().unwrap_or(""),
+        "headers": headers,
+        "url": final_url,
+        "body": String::from_utf8_lossy(&bytes),
+    }))
+}

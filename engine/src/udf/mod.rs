@@ -1,0 +1,226 @@
+//! Function calls: resolving a path to a function of the live deployment, checking
+//! visibility and argument/return validators, running it in an isolate, and for
+//! mutations committing its writes, re-running it on conflict.
+
+mod action_host;
+mod pool;
+mod syscalls;
+
+pub use pool::IsolatePool;
+
+use crate::committer::CommitError;
+use crate::deployment::{FunctionMeta, Visibility};
+use crate::engine::Engine;
+use crate::runtime::{Execution, JsFailure, UdfKind};
+use crate::txn::Transaction;
+use crate::types::Timestamp;
+use action_host::ActionHost;
+use convect_schema::{check_value, Value};
+use serde_json::Value as Json;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use syscalls::TxnHost;
+
+const QUERY_TIME_LIMIT: Duration = Duration::from_secs(1);
+const ACTION_TIME_LIMIT: Duration = Duration::from_secs(600);
+/// A mutation that keeps conflicting is re-run at most this many times.
+const MAX_MUTATION_ATTEMPTS: u32 = 64;
+
+/// Who is calling: clients reach only public functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Client,
+    Admin,
+    Action,
+}
+
+/// A failed call, as clients see it.
+#[derive(Debug, Clone)]
+pub struct CallError {
+    pub message: String,
+    pub data: Option<Json>,
+    /// A developer error in the request (unknown function, bad args) vs. the
+    /// function's own failure.
+    pub is_request_error: bool,
+}
+
+impl CallError {
+    fn request(message: impl Into<String>) -> Self {
+        CallError { message: message.into(), data: None, is_request_error: true }
+    }
+    fn function(message: impl Into<String>) -> Self {
+        CallError { message: message.into(), data: None, is_request_error: false }
+    }
+}
+
+impl From<JsFailure> for CallError {
+    fn from(f: JsFailure) -> Self {
+        CallError { message: f.message, data: f.data, is_request_error: false }
+    }
+}
+
+#[derive(Debug)]
+pub struct CallResult {
+    /// The convex-encoded JSON return value.
+    pub value: Result<Json, CallError>,
+    pub log_lines: Vec<String>,
+    /// For mutations: the commit timestamp of its writes.
+    pub ts: Option<Timestamp>,
+}
+
+impl CallResult {
+    fn failed(e: CallError) -> Self {
+        CallResult { value: Err(e), log_lines: Vec::new(), ts: None }
+    }
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+}
+
+fn not_found(path: &str) -> CallError {
+    CallError::request(format!(
+        "Could not find public function for '{path}'. Did you forget to run `convect deploy` (or `convect dev`)?"
+    ))
+}
+
+/// Decodes and validates the single argument object.
+fn decode_args(f: &FunctionMeta, path: &str, args: &Json, catalog: &crate::catalog::Catalog) -> Result<String, CallError> {
+    let args = if args.is_null() { Json::Object(Default::default()) } else { args.clone() };
+    let value = Value::from_json(&args).map_err(|e| CallError::request(format!("Invalid arguments for {path}: {e}")))?;
+    if !matches!(value, Value::Object(_)) {
+        return Err(CallError::request(format!("Invalid arguments for {path}: expected an object, got {}", value.type_name())));
+    }
+    check_value(&value).map_err(|e| CallError::request(format!("Invalid arguments for {path}: {e}")))?;
+    if let Some(validator) = &f.args {
+        validator
+            .check(&value, catalog)
+            .map_err(|e| CallError::request(format!("ArgumentValidationError: {e}\nin {path}")))?;
+    }
+    Ok(Json::Array(vec![value.to_json()]).to_string())
+}
+
+fn check_returns(f: &FunctionMeta, path: &str, json: &str, catalog: &crate::catalog::Catalog) -> Result<Json, CallError> {
+    let encoded: Json = serde_json::from_str(json).map_err(|e| CallError::function(format!("invalid return value: {e}")))?;
+    let value = Value::from_json(&encoded).map_err(|e| CallError::function(format!("invalid return value of {path}: {e}")))?;
+    check_value(&value).map_err(|e| CallError::function(format!("Return value of {path} is invalid: {e}")))?;
+    if let Some(validator) = &f.returns {
+        validator
+            .check(&value, catalog)
+            .map_err(|e| CallError::function(format!("ReturnsValidationError: {e}\nin {path}")))?;
+    }
+    Ok(encoded)
+}
+
+impl Engine {
+    /// Calls a function by path with convex-encoded JSON arguments.
+    pub async fn call(&self, path: &str, expected: Option<UdfKind>, args: Json, caller: Caller) -> CallResult {
+        let deployment = self.deployment();
+        let Some(f) = deployment.function(path).cloned() else { return CallResult::failed(not_found(path)) };
+        if f.visibility == Visibility::Internal && caller == Caller::Client {
+            return CallResult::failed(not_found(path));
+        }
+        if let Some(kind) = expected.filter(|k| *k != f.kind) {
+            return CallResult::failed(CallError::request(format!(
+                "Trying to execute {path} as {}, but it is defined as {}.",
+                kind.as_str(),
+                f.kind.as_str()
+            )));
+        }
+        let args_json = {
+            let catalog = self.inner.catalog.read().expect("catalog poisoned");
+            match decode_args(&f, path, &args, &catalog) {
+                Ok(a) => a,
+                Err(e) => return CallResult::failed(e),
+            }
+        };
+        let exec = Execution {
+            kind: f.kind,
+            module: f.module.clone(),
+            export: f.export.clone(),
+            args_json,
+            request_id: String::new(),
+            seed: rand::random(),
+            now_ms: now_ms(),
+            time_limit: if f.kind == UdfKind::Action { ACTION_TIME_LIMIT } else { QUERY_TIME_LIMIT },
+            env: self.env_vars(),
+        };
+        match f.kind {
+            UdfKind::Query => self.run_query(deployment, f, path, exec).await,
+            UdfKind::Mutation => self.run_mutation(deployment, f, path, exec).await,
+            UdfKind::Action => self.run_action(deployment, f, path, exec).await,
+        }
+    }
+
+    /// The checked, encoded return value of an execution.
+    fn returned(&self, f: &FunctionMeta, path: &str, result: Result<String, JsFailure>) -> Result<Json, CallError> {
+        let json = result?;
+        let catalog = self.inner.catalog.read().expect("catalog poisoned");
+        check_returns(f, path, &json, &catalog)
+    }
+
+    /// Runs a query or one attempt of a mutation; returns the outcome and its transaction.
+    async fn run_in_txn(
+        &self,
+        deployment: &Arc<crate::deployment::Deployment>,
+        exec: Execution,
+        writable: bool,
+    ) -> Result<(crate::runtime::ExecOutcome, Transaction), CallError> {
+        let txn = Transaction::begin(self.txn_env(deployment), exec.now_ms);
+        let host = TxnHost::new(txn, writable);
+        let (outcome, host) = self.inner.udf_pool.run(deployment.clone(), move |iso| iso.run(&exec, host)).await?;
+        Ok((outcome, host.txn))
+    }
+
+    async fn run_query(&self, deployment: Arc<crate::deployment::Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
+        let (outcome, txn) = match self.run_in_txn(&deployment, exec, false).await {
+            Ok(x) => x,
+            Err(e) => return CallResult::failed(e),
+        };
+        let ts = Some(txn.snapshot());
+        let value = self.returned(&f, path, outcome.result);
+        CallResult { value, log_lines: outcome.log_lines, ts }
+    }
+
+    async fn run_mutation(&self, deployment: Arc<crate::deployment::Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
+        let mut deployment = deployment;
+        for attempt in 0..MAX_MUTATION_ATTEMPTS {
+            let mut exec = exec.clone();
+            exec.seed = rand::random();
+            exec.now_ms = now_ms();
+            let (outcome, txn) = match self.run_in_txn(&deployment, exec, true).await {
+                Ok(x) => x,
+                Err(e) => return CallResult::failed(e),
+            };
+            let log_lines = outcome.log_lines;
+            let value = match self.returned(&f, path, outcome.result) {
+                Ok(v) => v,
+                Err(e) => return CallResult { value: Err(e), log_lines, ts: None },
+            };
+            match self.inner.committer.commit(txn.prepare()).await {
+                Ok(ts) => return CallResult { value: Ok(value), log_lines, ts: Some(ts) },
+                Err(CommitError::Conflict) => {
+                    tracing::debug!(path, attempt, "mutation conflicted; re-running");
+                    let backoff = Duration::from_micros(rand::random_range(0..(200u64 << attempt.min(8))));
+                    tokio::time::sleep(backoff).await;
+                    deployment = self.deployment();
+                }
+                Err(e) => return CallResult { value: Err(CallError::function(e.to_string())), log_lines, ts: None },
+            }
+        }
+        CallResult::failed(CallError::function(format!(
+            "{path} failed after {MAX_MUTATION_ATTEMPTS} attempts because of conflicting concurrent writes; try again."
+        )))
+    }
+
+    async fn run_action(&self, deployment: Arc<crate::deployment::Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
+        let host = ActionHost { engine: self.clone(), runtime: tokio::runtime::Handle::current() };
+        let run = self.inner.action_pool.run(deployment, move |iso| iso.run(&exec, host).0).await;
+        let outcome = match run {
+            Ok(o) => o,
+            Err(e) => return CallResult::failed(e.into()),
+        };
+        let value = self.returned(&f, path, outcome.result);
+        CallResult { value, log_lines: outcome.log_lines, ts: None }
+    }
+}

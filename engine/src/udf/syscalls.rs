@@ -1,0 +1,181 @@
+//! `TxnHost`: the syscalls of queries and mutations, answered from a
+//! `Transaction`. Every op completes synchronously: data is local, and keeping
+//! queries free of real asynchrony keeps them deterministic.
+
+use crate::query::{decode_cursor, encode_cursor, optional_value, Cursor, QueryStream};
+use crate::runtime::{Completion, Host, SyscallError, SyscallResult};
+use crate::txn::{Transaction, TxnError};
+use crate::types::Document;
+use convect_schema::{object_from_json, DocumentId, Value};
+use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, HashMap};
+
+pub struct TxnHost {
+    pub txn: Transaction,
+    pub writable: bool,
+    streams: HashMap<u64, QueryStream>,
+    next_stream: u64,
+}
+
+impl From<TxnError> for SyscallError {
+    fn from(e: TxnError) -> Self {
+        SyscallError::new(e.to_string())
+    }
+}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, SyscallError> {
+    Err(SyscallError::new(msg))
+}
+
+fn doc_json(doc: Option<&Document>) -> Json {
+    doc.map(|d| Value::Object(d.value.clone()).to_json()).unwrap_or(Json::Null)
+}
+
+impl TxnHost {
+    pub fn new(txn: Transaction, writable: bool) -> Self {
+        TxnHost { txn, writable, streams: HashMap::new(), next_stream: 1 }
+    }
+
+    fn id_arg(&self, args: &Json, op: &str) -> Result<DocumentId, SyscallError> {
+        let Some(s) = args["id"].as_str() else { return err(format!("Invalid argument `id` for `db.{op}`: expected a string")) };
+        let id = DocumentId::decode(s).map_err(|_| SyscallError::new(format!("Invalid argument `id` for `db.{op}`: \"{s}\" is not a valid document ID")))?;
+        if let Some(table) = args["table"].as_str() {
+            if self.txn.table_name_of(&id).as_deref() != Some(table) {
+                return err(format!("Invalid argument `id` for `db.{op}`: \"{s}\" is not an ID of table \"{table}\""));
+            }
+        }
+        Ok(id)
+    }
+
+    fn require_writable(&self) -> Result<(), SyscallError> {
+        if self.writable {
+            Ok(())
+        } else {
+            err("Writes are not allowed in queries; use a mutation.")
+        }
+    }
+
+    fn sync_op(&mut self, op: &str, args: Json) -> SyscallResult {
+        match op {
+            "1.0/queryStream" => {
+                let stream = QueryStream::open(&self.txn, &args["query"])?;
+                let id = self.next_stream;
+                self.next_stream += 1;
+                self.streams.insert(id, stream);
+                Ok(json!({ "queryId": id }))
+            }
+            "1.0/queryCleanup" => {
+                let id = args["queryId"].as_u64().unwrap_or_default();
+                Ok(json!(self.streams.remove(&id).is_some()))
+            }
+            "1.0/db/normalizeId" => {
+                let table = args["table"].as_str().unwrap_or_default();
+                let s = args["idString"].as_str().unwrap_or_default();
+                let ok = DocumentId::decode(s).ok().filter(|id| self.txn.table_name_of(id).as_deref() == Some(table));
+                Ok(json!({ "id": ok.map(|_| s) }))
+            }
+            "1.0/getSnapshotTs" => Ok(json!(self.txn.snapshot() as f64)),
+            _ => err(format!("Unsupported syscall `{op}` in Convect")),
+        }
+    }
+
+    fn async_op(&mut self, op: &str, args: Json) -> SyscallResult {
+        match op {
+            "1.0/get" => {
+                let id = self.id_arg(&args, "get")?;
+                Ok(doc_json(self.txn.get(id)?.as_ref()))
+            }
+            "1.0/queryStreamNext" => {
+                let id = args["queryId"].as_u64().unwrap_or_default();
+                let Some(stream) = self.streams.get_mut(&id) else { return err("query stream is closed") };
+                let next = stream.next(&mut self.txn)?;
+                Ok(json!({ "value": doc_json(next.as_ref()), "done": next.is_none() }))
+            }
+            "1.0/queryPage" => self.query_page(&args),
+            "1.0/count" => Ok(json!(self.txn.count(args["table"].as_str().unwrap_or_default())? as f64)),
+            "1.0/insert" => {
+                self.require_writable()?;
+                let table = args["table"].as_str().unwrap_or_default();
+                let value = object_from_json(&args["value"]).map_err(|e| SyscallError::new(e.to_string()))?;
+                let id = self.txn.insert(table, value)?;
+                Ok(json!({ "_id": id.encode() }))
+            }
+            "1.0/shallowMerge" => {
+                self.require_writable()?;
+                let id = self.id_arg(&args, "patch")?;
+                self.txn.patch(id, patch_fields(&args["value"])?)?;
+                Ok(Json::Null)
+            }
+            "1.0/replace" => {
+                self.require_writable()?;
+                let id = self.id_arg(&args, "replace")?;
+                let mut value = object_from_json(&args["value"]).map_err(|e| SyscallError::new(e.to_string()))?;
+                value.remove("_id");
+                value.remove("_creationTime");
+                self.txn.replace(id, value)?;
+                Ok(Json::Null)
+            }
+            "1.0/remove" => {
+                self.require_writable()?;
+                let id = self.id_arg(&args, "delete")?;
+                self.txn.delete(id)?;
+                Ok(Json::Null)
+            }
+            "1.0/getUserIdentity" => Ok(Json::Null),
+            "1.0/runUdf" => err("ctx.runQuery and ctx.runMutation inside queries and mutations are not supported by Convect yet"),
+            _ => err(format!("Unsupported syscall `{op}` in Convect")),
+        }
+    }
+
+    fn query_page(&mut self, args: &Json) -> SyscallResult {
+        let mut stream = QueryStream::open(&self.txn, &args["query"])?;
+        let start = decode_cursor(args["cursor"].as_str())?;
+        let end = decode_cursor(args["endCursor"].as_str())?;
+        let page_size = args["pageSize"].as_f64().unwrap_or(0.0).max(0.0) as usize;
+        if let Cursor::End = start {
+            return Ok(json!({ "page": [], "isDone": true, "continueCursor": encode_cursor(None), "splitCursor": null, "pageStatus": null }));
+        }
+        let after = match &start {
+            Cursor::After(k) => Some(k.as_slice()),
+            _ => None,
+        };
+        let until = match &end {
+            Cursor::After(k) => Some(k.as_slice()),
+            _ => None,
+        };
+        stream.restrict(after, until);
+        let bounded = !matches!(end, Cursor::Start);
+        let mut page = Vec::new();
+        while bounded || page.len() < page_size {
+            match stream.next(&mut self.txn)? {
+                Some(doc) => page.push(doc_json(Some(&doc))),
+                None => break,
+            }
+        }
+        let is_done = stream.exhausted();
+        let cursor = match (&end, is_done) {
+            (Cursor::After(k), _) => encode_cursor(Some(k)),
+            (_, true) => encode_cursor(None),
+            (_, false) => encode_cursor(stream.last_key.as_deref().or(after)),
+        };
+        Ok(json!({ "page": page, "isDone": is_done, "continueCursor": cursor, "splitCursor": null, "pageStatus": null }))
+    }
+}
+
+/// A patch: fields set to `{"$undefined": null}` are removed.
+fn patch_fields(j: &Json) -> Result<BTreeMap<String, Option<Value>>, SyscallError> {
+    let Json::Object(o) = j else { return err("patch value must be an object") };
+    o.iter()
+        .map(|(k, v)| Ok((k.clone(), optional_value(v).map_err(SyscallError::new)?)))
+        .collect()
+}
+
+impl Host for TxnHost {
+    fn syscall(&mut self, op: &str, args: Json) -> SyscallResult {
+        self.sync_op(op, args)
+    }
+
+    fn async_syscall(&mut self, op: &str, args: Json, done: Completion) {
+        done.complete(self.async_op(op, args));
+    }
+}

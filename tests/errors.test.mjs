@@ -1,0 +1,169 @@
+// Failure paths through ConvexHttpClient (and raw fetch for malformed
+// requests): unknown and internal functions, argument/return validation,
+// schema violations, oversized documents, thrown errors, endless loops and
+// writes followed by a throw. Every case also proves that nothing changed.
+import assert from "node:assert/strict";
+import { useServer } from "./harness.mjs";
+import { api, ConvexError, rejects, rejectsWithData, uniqueName } from "./support.mjs";
+
+let itemId; // an existing item that failing mutations try to modify
+let valueId; // an ID of another table
+
+const srv = useServer(async (server) => {
+  await server.deploy("app");
+  const client = server.client();
+  itemId = await client.mutation(api.items.insert, { group: "base", n: 1, tag: "t" });
+  valueId = await client.mutation(api.values.store, {
+    label: "base",
+    big: 1n,
+    data: new ArrayBuffer(0),
+  });
+});
+const test = srv.test;
+
+/** Runs `fn` and asserts that the database looks exactly the same after. */
+async function unchanged(client, fn) {
+  const before = await client.query(api.inspect.snapshot, {});
+  await fn();
+  assert.deepStrictEqual(await client.query(api.inspect.snapshot, {}), before);
+}
+
+test("unknown functions are reported by name", async (t, server) => {
+  const client = server.client();
+  await unchanged(client, async () => {
+    await rejects(client.query(api.items.noSuchQuery, {}), "items:noSuchQuery");
+    await rejects(client.mutation(api.noSuchModule.fn, {}), "noSuchModule:fn");
+    await rejects(client.action(api.items.noSuchAction, {}), "items:noSuchAction");
+  });
+});
+
+test("internal functions and wrong function kinds are refused to clients", async (t, server) => {
+  const client = server.client();
+  const record = { url: "http://x", status: 1, body: "should not exist" };
+  await unchanged(client, async () => {
+    await rejects(client.mutation(api.remote.record, record), "remote:record");
+    await rejects(client.query(api.remote.getRecord, { id: itemId }), "remote:getRecord");
+    // A mutation must not run (and write) through the query endpoint.
+    await rejects(
+      client.query(api.items.insert, { group: "kind", n: 2, tag: "t" }),
+      "items:insert",
+    );
+    await rejects(client.action(api.items.insert, { group: "kind", n: 2, tag: "t" }));
+  });
+});
+
+test("arguments failing their validators are rejected", async (t, server) => {
+  const client = server.client();
+  await unchanged(client, async () => {
+    await rejects(
+      client.mutation(api.values.store, { label: "x", big: 1.5, data: new ArrayBuffer(1) }),
+      "big",
+    );
+    await rejects(
+      client.mutation(api.items.insert, { group: "x", n: 1, tag: "t", surplusArg: 1 }),
+      "surplusArg",
+    );
+    await rejects(client.mutation(api.items.insert, { group: "x", n: 1 }), "tag");
+    await rejects(client.query(api.items.get, { id: valueId }), "items");
+  });
+});
+
+test("return values failing their validators are errors, and roll back", async (t, server) => {
+  const client = server.client();
+  await unchanged(client, async () => {
+    await rejects(client.query(api.errors.badReturn, {}), /return/i);
+    await rejects(
+      client.mutation(api.errors.badReturnAfterWrite, { group: uniqueName("ret") }),
+      /return/i,
+    );
+  });
+});
+
+test("writes violating the schema are refused as a whole", async (t, server) => {
+  const client = server.client();
+  await unchanged(client, async () => {
+    for (const kind of ["wrongType", "extraField", "missingField"]) {
+      const group = uniqueName(kind);
+      const err = await rejects(
+        client.mutation(api.errors.insertInvalid, { group, kind }),
+        "items",
+      );
+      if (kind === "extraField") assert.match(err.message, /surplusField/);
+    }
+    for (const how of ["patch", "replace"]) {
+      await rejects(client.mutation(api.errors.updateInvalid, { id: itemId, how }), "items");
+    }
+  });
+});
+
+test("documents over 1 MiB are refused", async (t, server) => {
+  const client = server.client();
+  // Control: a large document under the limit is fine.
+  const id = await client.mutation(api.errors.insertBlob, { label: "half", size: 512 * 1024 });
+  await client.mutation(api.errors.removeBlob, { id });
+  await unchanged(client, async () => {
+    await rejects(
+      client.mutation(api.errors.insertBlob, { label: "huge", size: 1024 * 1024 + 4096 }),
+      /1 ?MiB|too large|size/i,
+    );
+  });
+});
+
+test("malformed requests get 400", async (t, server) => {
+  const client = server.client();
+  const post = (endpoint, body) =>
+    fetch(`${server.url}/api/${endpoint}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+  await unchanged(client, async () => {
+    const broken = '{"path": "items:insert", "args": [{"group": "x", "n": 1,';
+    for (const endpoint of ["query", "mutation", "action"]) {
+      const res = await post(endpoint, broken);
+      assert.equal(res.status, 400, `${endpoint}: ${await res.text()}`);
+    }
+    const noPath = await post("mutation", JSON.stringify({ args: [{}] }));
+    assert.equal(noPath.status, 400, await noPath.text());
+  });
+});
+
+test("thrown errors reach the client with message and ConvexError data", async (t, server) => {
+  const client = server.client();
+  await unchanged(client, async () => {
+    const message = uniqueName("kaboom");
+    const plain = await rejects(client.query(api.errors.throwPlain, { message }), message);
+    assert.equal(plain instanceof ConvexError, false);
+    await rejectsWithData(client.query(api.errors.throwConvexError, { code: "E_TEST" }), {
+      code: "E_TEST",
+      count: 3n,
+      tags: ["a", "b"],
+    });
+  });
+});
+
+test("a mutation that throws after writing leaves nothing behind", async (t, server) => {
+  const client = server.client();
+  await unchanged(client, async () => {
+    const args = (kind) => ({ group: uniqueName(kind), patchId: itemId, kind });
+    await rejects(client.mutation(api.errors.writeThenThrow, args("plain")), "failing after writes");
+    await rejectsWithData(client.mutation(api.errors.writeThenThrow, args("convex")), {
+      code: "ROLLED_BACK",
+    });
+  });
+});
+
+test("endless loops time out clearly and the server keeps serving", async (t, server) => {
+  const client = server.client();
+  await unchanged(client, async () => {
+    const started = Date.now();
+    await rejects(client.query(api.errors.spin, {}), /timed? ?out|time ?limit|timeout/i);
+    assert.ok(Date.now() - started < 60_000, "the loop was not interrupted in time");
+    await rejects(
+      client.mutation(api.errors.spinAfterWrite, { group: uniqueName("spin") }),
+      /timed? ?out|time ?limit|timeout/i,
+    );
+  });
+  const doc = await client.query(api.items.get, { id: itemId });
+  assert.equal(doc?._id, itemId);
+});
