@@ -142,6 +142,33 @@ test("thrown errors reach the client with message and ConvexError data", async (
   });
 });
 
+test("function errors travel as HTTP 560 with the documented body", async (t, server) => {
+  const call = async (path, args) => {
+    const res = await fetch(`${server.url}/api/query`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ path, args: [args], format: "convex_encoded_json" }),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  const message = uniqueName("raw");
+  const plain = await call("errors:throwPlain", { message });
+  assert.equal(plain.status, 560);
+  assert.equal(plain.body.status, "error");
+  assert.ok(plain.body.errorMessage.includes(message), plain.body.errorMessage);
+  assert.equal(plain.body.errorData, undefined);
+  assert.ok(Array.isArray(plain.body.logLines));
+
+  const coded = await call("errors:throwConvexError", { code: "RAW" });
+  assert.equal(coded.status, 560);
+  // int64 inside errorData uses the convex_encoded_json form.
+  assert.deepStrictEqual(coded.body.errorData, {
+    code: "RAW",
+    count: { $integer: Buffer.from([3, 0, 0, 0, 0, 0, 0, 0]).toString("base64") },
+    tags: ["a", "b"],
+  });
+});
+
 test("a mutation that throws after writing leaves nothing behind", async (t, server) => {
   const client = server.client();
   await unchanged(client, async () => {

@@ -96,7 +96,6 @@ export class Server {
     this.child = null;
     this.exited = null;
     this.adminKey = null;
-    this.deploys = 0;
   }
 
   async start() {
@@ -176,7 +175,12 @@ export class Server {
   async stop(timeoutMs = 15_000) {
     if (!this.child || this.exited) return this.exited;
     this.child.kill("SIGTERM");
-    const result = await Promise.race([this.exitPromise, sleep(timeoutMs)]);
+    let timer;
+    const result = await Promise.race([
+      this.exitPromise,
+      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
     if (!result) {
       this.child.kill("SIGKILL");
       await this.exitPromise;
@@ -222,41 +226,31 @@ export class Server {
     return new ConvexHttpClient(this.url, { logger: false, ...options });
   }
 
+  /** `--url URL --admin-key KEY`, for tests of the CLI's flags. */
   adminFlags() {
     return ["--url", this.url, "--admin-key", this.adminKey];
   }
 
-  /** Runs the CLI; with check (default) a non-zero exit throws. */
-  async cli(args, { check = true, admin = false, env } = {}) {
-    const fullArgs = admin ? [...args, ...this.adminFlags()] : args;
-    const result = await runProcess(BIN, fullArgs, { env });
+  /**
+   * Runs the CLI; with check (default) a non-zero exit throws. With admin,
+   * the server and key are given as CONVECT_URL / CONVECT_ADMIN_KEY, which
+   * every admin command accepts wherever its subcommand puts the flags.
+   */
+  async cli(args, { check = true, admin = false } = {}) {
+    const env = admin
+      ? { CONVECT_URL: this.url, CONVECT_ADMIN_KEY: this.adminKey }
+      : undefined;
+    const result = await runProcess(BIN, args, { env });
     this.note(`cli: convect ${args.join(" ")} -> ${result.code ?? result.signal}`);
     if (check && result.code !== 0) {
-      throw new Error(`${describeRun(fullArgs, result)}\n${this.tail(80)}`);
+      throw new Error(`${describeRun(args, result)}\n${this.tail(80)}`);
     }
     return result;
   }
 
-  /**
-   * Copies a functions folder (a name under tests/fixtures or an absolute
-   * path) plus overlay folders (later files win) into the work directory,
-   * without any _generated/, and runs `convect codegen` on the copy.
-   */
+  /** A prepared (copied + codegen'd) functions folder; see prepareFunctions. */
   async prepare(source, overlays = []) {
-    const dir = path.join(this.work, "src", `deploy-${++this.deploys}`);
-    await mkdir(dir, { recursive: true });
-    for (const from of [source, ...overlays]) {
-      const abs = path.resolve(FIXTURES, from);
-      await cp(abs, dir, {
-        recursive: true,
-        filter: (file) => {
-          const rel = path.relative(abs, file).split(path.sep);
-          return !rel.includes("_generated") && !rel.includes("node_modules");
-        },
-      });
-    }
-    await this.cli(["codegen", dir]);
-    return dir;
+    return await prepareFunctions(this.work, source, overlays, (args) => this.cli(args));
   }
 
   /** codegen + deploy; resolves to the deploy's CLI result. */
@@ -277,10 +271,45 @@ export class Server {
   }
 }
 
+/** A fresh work directory under <repo>/tmp/ (removed by the caller). */
+export async function makeWorkDir() {
+  await mkdir(WORK_ROOT, { recursive: true });
+  return await mkdtemp(path.join(WORK_ROOT, "e2e-"));
+}
+
+let prepared = 0;
+
+/**
+ * Copies a functions folder (a name under tests/fixtures or an absolute
+ * path) plus overlay folders (later files win) into `work`, without any
+ * _generated/, and runs `convect codegen` on the copy. Returns its path.
+ */
+export async function prepareFunctions(work, source, overlays = [], cli) {
+  const dir = path.join(work, "src", `functions-${++prepared}`);
+  await mkdir(dir, { recursive: true });
+  for (const from of [source, ...overlays]) {
+    const abs = path.resolve(FIXTURES, from);
+    await cp(abs, dir, {
+      recursive: true,
+      filter: (file) => {
+        const rel = path.relative(abs, file).split(path.sep);
+        return !rel.includes("_generated") && !rel.includes("node_modules");
+      },
+    });
+  }
+  const args = ["codegen", dir];
+  if (cli) {
+    await cli(args);
+  } else {
+    const result = await runProcess(BIN, args);
+    if (result.code !== 0) throw new Error(describeRun(args, result));
+  }
+  return dir;
+}
+
 /** Starts a server with a fresh data directory on free ports. */
 export async function startServer() {
-  await mkdir(WORK_ROOT, { recursive: true });
-  const work = await mkdtemp(path.join(WORK_ROOT, "e2e-"));
+  const work = await makeWorkDir();
   const server = new Server(work, await freePort(), await freePort());
   try {
     return await server.start();

@@ -5,15 +5,24 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::Path;
 
-fn admin(target: &Target) -> Result<String> {
-    target.admin_key.clone().ok_or_else(|| anyhow!("an admin key is needed: pass --admin-key or set CONVECT_ADMIN_KEY"))
+const DEFAULT_URL: &str = "http://127.0.0.1:3210";
+
+/// Flags and environment first, then what `convect dev` left in `.convect/`.
+fn resolve(target: &Target) -> Result<(String, String)> {
+    let local = crate::project::find_local_config();
+    let url = target.url.clone().or_else(|| local.as_ref().map(|c| c.url.clone())).unwrap_or_else(|| DEFAULT_URL.into());
+    let key = target.admin_key.clone().or_else(|| local.map(|c| c.admin_key)).ok_or_else(|| {
+        anyhow!("an admin key is needed: pass --admin-key, set CONVECT_ADMIN_KEY, or run `convect dev` in this project")
+    })?;
+    Ok((url, key))
 }
 
-async fn post(target: &Target, route: &str, body: &Value) -> Result<reqwest::Response> {
-    let url = format!("{}{route}", target.url.trim_end_matches('/'));
+pub async fn post(target: &Target, route: &str, body: &Value) -> Result<reqwest::Response> {
+    let (base, key) = resolve(target)?;
+    let url = format!("{}{route}", base.trim_end_matches('/'));
     reqwest::Client::new()
         .post(&url)
-        .header("Authorization", format!("Convex {}", admin(target)?))
+        .header("Authorization", format!("Convex {key}"))
         .json(body)
         .send()
         .await

@@ -3,6 +3,9 @@
 //! use, with the admin key.
 
 mod client;
+mod dev;
+mod import;
+mod project;
 mod serve;
 
 use anyhow::Result;
@@ -19,9 +22,9 @@ struct Cli {
 /// Where the server is and how to authenticate as its admin.
 #[derive(Args, Clone)]
 pub struct Target {
-    /// URL of the Convect server
-    #[arg(long, env = "CONVECT_URL", default_value = "http://127.0.0.1:3210")]
-    pub url: String,
+    /// URL of the Convect server [default: from .convect/config.json, else http://127.0.0.1:3210]
+    #[arg(long, env = "CONVECT_URL")]
+    pub url: Option<String>,
     /// The deployment's admin key (printed by `convect serve`, kept in <data>/admin_key)
     #[arg(long, env = "CONVECT_ADMIN_KEY")]
     pub admin_key: Option<String>,
@@ -31,6 +34,13 @@ pub struct Target {
 enum Command {
     /// Run the server on an embedded SQLite database
     Serve(serve::ServeArgs),
+    /// Serve this project on .convect/, deploy its functions and seeds, and redeploy on change
+    Dev {
+        /// The functions folder [default: "functions" from convect.json, else "convex"]
+        dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 3210)]
+        port: u16,
+    },
     /// Bundle a functions folder and push it to a server
     Deploy {
         /// The functions folder
@@ -50,6 +60,18 @@ enum Command {
         /// Arguments as a JSON object
         #[arg(default_value = "{}")]
         args: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Import documents from JSON, JSON Lines or CSV files into a table
+    Import {
+        #[arg(long)]
+        table: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Update the document with the same value of FIELD instead of inserting
+        #[arg(long, value_name = "FIELD")]
+        upsert_by: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -90,6 +112,7 @@ fn run() -> Result<()> {
     rt.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Dev { dir, port } => dev::run(dir, port).await,
             Command::Deploy { dir, target } => client::deploy(&dir, &target).await,
             Command::Codegen { dir } => {
                 for path in convect_bundler::codegen(&dir)? {
@@ -98,6 +121,9 @@ fn run() -> Result<()> {
                 Ok(())
             }
             Command::Run { function, args, target } => client::run(&function, &args, &target).await,
+            Command::Import { table, files, upsert_by, target } => {
+                import::import(&target, &table, &files, upsert_by.as_deref()).await
+            }
             Command::Env { action, target } => match action {
                 EnvAction::Set { name, value } => client::set_env(&target, &name, Some(&value)).await,
                 EnvAction::Remove { name } => client::set_env(&target, &name, None).await,

@@ -43,18 +43,40 @@ fn admin_key(data: &Path) -> Result<String> {
     Ok(key)
 }
 
-pub async fn run(args: ServeArgs) -> Result<()> {
+impl ServeArgs {
+    /// Serving a project's own data directory on loopback.
+    pub fn local(data: PathBuf, port: u16) -> ServeArgs {
+        ServeArgs { data, port, site_port: port + 1, host: "127.0.0.1".into() }
+    }
+}
+
+/// A server running in this process.
+pub struct Server {
+    pub url: String,
+    pub admin_key: String,
+    pub finished: tokio::task::JoinHandle<Result<()>>,
+}
+
+pub async fn start(args: ServeArgs) -> Result<Server> {
     std::fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
-    let key = admin_key(&args.data)?;
+    let admin_key = admin_key(&args.data)?;
     let engine = Engine::open(&args.data.join("convect.sqlite3"))?;
-    let app = router(AppState { engine, admin_key: Arc::new(key.clone()) });
+    let app = router(AppState { engine, admin_key: Arc::new(admin_key.clone()) });
     let addr = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
     let _ = args.site_port;
     println!("Convect is serving {} on http://{addr}", args.data.display());
-    println!("Admin key: {key}");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
-    Ok(())
+    let finished = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+        Ok(())
+    });
+    Ok(Server { url: format!("http://{addr}"), admin_key, finished })
+}
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let server = start(args).await?;
+    println!("Admin key: {}", server.admin_key);
+    server.finished.await?
 }
 
 async fn shutdown() {

@@ -20,8 +20,9 @@ const MAX_BATCH: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
+    /// Re-running is only useful once `retry_after` is visible to snapshots.
     #[error("the transaction conflicted with a concurrent write")]
-    Conflict,
+    Conflict { retry_after: Timestamp },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("{0}")]
@@ -124,6 +125,12 @@ impl Committer {
         self.latest.clone()
     }
 
+    /// Resolves once commits up to `ts` are visible to new snapshots.
+    pub async fn wait_for(&self, ts: Timestamp) {
+        let mut latest = self.latest.clone();
+        let _ = latest.wait_for(|t| *t >= ts).await;
+    }
+
     pub fn subscribe_commits(&self) -> tokio::sync::broadcast::Receiver<Arc<CommitSummary>> {
         self.commits.subscribe()
     }
@@ -133,6 +140,15 @@ impl Committer {
     }
 
     pub async fn commit(&self, commit: PreparedCommit) -> Result<Timestamp, CommitError> {
+        if commit.documents.is_empty() {
+            // A read-only transaction is serializable at its snapshot: later commits
+            // cannot invalidate it and there is nothing to make durable, so it needs
+            // neither validation nor a timestamp (nor an fsync) of its own.
+            if commit.deployment_version != self.deployment_version() {
+                return Err(CommitError::Conflict { retry_after: commit.snapshot });
+            }
+            return Ok(commit.snapshot);
+        }
         let (tx, rx) = oneshot::channel();
         self.requests.send(Request::Commit(Box::new(commit), tx)).map_err(|_| CommitError::Stopped)?;
         rx.await.map_err(|_| CommitError::Stopped)?
@@ -207,16 +223,17 @@ impl Worker {
     }
 
     fn validate(&self, commit: &PreparedCommit) -> Result<(), CommitError> {
+        let conflict = CommitError::Conflict { retry_after: self.last_ts };
         if commit.deployment_version != self.deployment_version.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(CommitError::Conflict);
+            return Err(conflict);
         }
         if commit.snapshot < self.horizon && !commit.reads.is_empty() {
-            return Err(CommitError::Conflict);
+            return Err(conflict);
         }
         let newer = self.recent.iter().rev().take_while(|(ts, _)| *ts > commit.snapshot);
         for (_, keys) in newer {
             if keys.iter().any(|(index, key)| commit.reads.overlaps(*index, key)) {
-                return Err(CommitError::Conflict);
+                return Err(conflict);
             }
         }
         Ok(())

@@ -30,6 +30,9 @@ pub(crate) struct Inner {
     pub udf_pool: IsolatePool,
     pub action_pool: IsolatePool,
     pub deploy_lock: tokio::sync::Mutex<()>,
+    /// Mutations re-run after a conflict take turns here (FIFO), so that under
+    /// contention on a hot document every mutation eventually wins.
+    pub retry_lane: tokio::sync::Mutex<()>,
     pub http: reqwest::Client,
 }
 
@@ -65,6 +68,7 @@ impl Engine {
             udf_pool: IsolatePool::start("udf", udf_threads()),
             action_pool: IsolatePool::start("action", ACTION_THREADS),
             deploy_lock: tokio::sync::Mutex::new(()),
+            retry_lane: tokio::sync::Mutex::new(()),
             http: reqwest::Client::new(),
         };
         Ok(Engine { inner: Arc::new(inner) })

@@ -8,6 +8,7 @@ pub mod committer;
 pub mod deploy;
 pub mod deployment;
 pub mod engine;
+pub mod import;
 pub mod query;
 pub mod runtime;
 pub mod server;

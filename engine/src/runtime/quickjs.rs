@@ -163,11 +163,15 @@ impl Isolate {
         self.shared.pause_clock.set(exec.kind != UdfKind::Action);
         self.shared.interrupted.set(false);
         self.shared.deadline.set(Some(Instant::now() + exec.time_limit));
-        let result = self.start(exec).and_then(|p| self.drive(p, exec));
+        let mut result = self.start(exec).and_then(|p| self.drive(p, exec));
+        if self.shared.interrupted.get() {
+            result = Err(timeout_failure(exec));
+        }
         self.shared.deadline.set(None);
         self.shared.pending.borrow_mut().clear();
         while self.completions.try_recv().is_ok() {}
         if self.shared.interrupted.get() {
+            // An interrupt can leave module state half-updated; start afresh.
             self.healthy = false;
         }
         if let Err(f) = &result {

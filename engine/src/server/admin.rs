@@ -3,6 +3,7 @@
 
 use super::{bad_request, caller_of, AppState};
 use crate::deploy::{DeployError, DeployRequest};
+use crate::import::{ImportError, ImportRequest};
 use crate::udf::Caller;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -63,5 +64,22 @@ pub async fn update_env(State(state): State<AppState>, headers: HeaderMap, body:
     match state.engine.set_env(changes).await {
         Ok(()) => Json(json!({})).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+pub async fn import(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return r;
+    }
+    let request: ImportRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("Malformed import request: {e}")),
+    };
+    match state.engine.import(request).await {
+        Ok(summary) => Json(json!(summary)).into_response(),
+        Err(ImportError::Record { index, message }) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "index": index, "message": message }))).into_response()
+        }
+        Err(e @ ImportError::Failed(_)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/function", post(|s, h, b| call(s, h, b, None)))
         .route("/api/run/{*path}", post(run_by_path))
         .route("/api/update_environment_variables", post(admin::update_env))
+        .route("/api/import", post(admin::import))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES));
     let deploy = Router::new().route("/api/deploy", post(admin::deploy)).layer(DefaultBodyLimit::max(MAX_DEPLOY_BYTES));
     Router::new()

@@ -5,8 +5,9 @@
 use super::*;
 use crate::types::{id_from_bytes, id_to_bytes};
 use convect_schema::Value;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, StatementStatus};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Mutex;
 
 const SCHEMA: &str = "
@@ -29,6 +30,11 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Index rows (live or old versions) read by scans since open; for tests and metrics.
+    index_rows_read: AtomicU64,
+    /// SQLite VM steps spent in index scans: unlike rows returned, this also counts
+    /// rows SQLite visited and discarded, so it exposes scans that use no bounds.
+    index_scan_steps: AtomicU64,
 }
 
 impl SqliteStore {
@@ -38,7 +44,17 @@ impl SqliteStore {
         writer.pragma_update(None, "synchronous", "FULL")?;
         writer.busy_timeout(std::time::Duration::from_secs(30))?;
         writer.execute_batch(SCHEMA)?;
-        Ok(SqliteStore { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+        Ok(SqliteStore { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), index_rows_read: AtomicU64::new(0), index_scan_steps: AtomicU64::new(0) })
+    }
+
+    /// How many index rows (all versions) scans have read from SQLite since open.
+    pub fn index_rows_read(&self) -> u64 {
+        self.index_rows_read.load(AtomicOrdering::Relaxed)
+    }
+
+    /// SQLite virtual-machine steps index scans have taken since open (a work measure).
+    pub fn index_scan_steps(&self) -> u64 {
+        self.index_scan_steps.load(AtomicOrdering::Relaxed)
     }
 
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -79,18 +95,27 @@ fn scan_page(
     order: Order,
     ts: Timestamp,
     page: usize,
-) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>> {
-    let sql = match order {
-        Order::Asc => "SELECT key, doc_id FROM index_entries WHERE index_id = ?1 AND key >= ?2 \
-                       AND (?3 IS NULL OR key < ?3) AND ts <= ?4 ORDER BY key ASC, ts DESC LIMIT ?5",
-        Order::Desc => "SELECT key, doc_id FROM index_entries WHERE index_id = ?1 AND key >= ?2 \
-                        AND (?3 IS NULL OR key < ?3) AND ts <= ?4 ORDER BY key DESC, ts DESC LIMIT ?5",
+) -> Result<(Vec<(Vec<u8>, Option<Vec<u8>>)>, u64)> {
+    // The end bound must be a plain `key < ?` for SQLite to use it as a bound of the
+    // index search (`?3 IS NULL OR key < ?3` is only a filter: a descending scan would
+    // start at the last entry of the index and an ascending one would not stop).
+    let sql = match (order, range.end.is_some()) {
+        (Order::Asc, true) => "SELECT key, doc_id FROM index_entries WHERE index_id = ?1 AND key >= ?2 \
+                               AND key < ?3 AND ts <= ?4 ORDER BY key ASC, ts DESC LIMIT ?5",
+        (Order::Asc, false) => "SELECT key, doc_id FROM index_entries WHERE index_id = ?1 AND key >= ?2 \
+                                AND ?3 IS NULL AND ts <= ?4 ORDER BY key ASC, ts DESC LIMIT ?5",
+        (Order::Desc, true) => "SELECT key, doc_id FROM index_entries WHERE index_id = ?1 AND key >= ?2 \
+                                AND key < ?3 AND ts <= ?4 ORDER BY key DESC, ts DESC LIMIT ?5",
+        (Order::Desc, false) => "SELECT key, doc_id FROM index_entries WHERE index_id = ?1 AND key >= ?2 \
+                                 AND ?3 IS NULL AND ts <= ?4 ORDER BY key DESC, ts DESC LIMIT ?5",
     };
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params![index, range.start, range.end, ts as i64, page as i64], |r| {
         Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
     })?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+    let rows = rows.collect::<std::result::Result<_, _>>()?;
+    let steps = stmt.reset_status(StatementStatus::VmStep).max(0) as u64;
+    Ok((rows, steps))
 }
 
 /// Narrows `range` past `last_key`, the last key a page fully consumed.
@@ -159,7 +184,9 @@ impl Persistence for SqliteStore {
             // Old versions share a page with live ones, so read a little more than asked.
             let page = limit.saturating_mul(2).clamp(8, 1024);
             while hits.len() < limit && !range.is_empty() {
-                let rows = scan_page(conn, index, &range, order, ts, page)?;
+                let (rows, steps) = scan_page(conn, index, &range, order, ts, page)?;
+                self.index_scan_steps.fetch_add(steps, AtomicOrdering::Relaxed);
+                self.index_rows_read.fetch_add(rows.len() as u64, AtomicOrdering::Relaxed);
                 let exhausted = rows.len() < page;
                 let mut last_complete: Option<Vec<u8>> = None;
                 let mut prev: Option<&[u8]> = None;

@@ -184,6 +184,7 @@ impl Engine {
 
     async fn run_mutation(&self, deployment: Arc<crate::deployment::Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
         let mut deployment = deployment;
+        let mut lane = None;
         for attempt in 0..MAX_MUTATION_ATTEMPTS {
             let mut exec = exec.clone();
             exec.seed = rand::random();
@@ -199,10 +200,12 @@ impl Engine {
             };
             match self.inner.committer.commit(txn.prepare()).await {
                 Ok(ts) => return CallResult { value: Ok(value), log_lines, ts: Some(ts) },
-                Err(CommitError::Conflict) => {
+                Err(CommitError::Conflict { retry_after }) => {
                     tracing::debug!(path, attempt, "mutation conflicted; re-running");
-                    let backoff = Duration::from_micros(rand::random_range(0..(200u64 << attempt.min(8))));
-                    tokio::time::sleep(backoff).await;
+                    if lane.is_none() {
+                        lane = Some(self.inner.retry_lane.lock().await);
+                    }
+                    self.inner.committer.wait_for(retry_after).await;
                     deployment = self.deployment();
                 }
                 Err(e) => return CallResult { value: Err(CallError::function(e.to_string())), log_lines, ts: None },

@@ -1,0 +1,123 @@
+//! Imports: a batch of documents written to one table in one transaction,
+//! optionally upserting by a key field. A batch either commits whole or not at
+//! all; with `dry_run` it is checked (schema, limits) and discarded, so a client
+//! can validate every batch of a file before committing the first.
+
+use crate::committer::CommitError;
+use crate::engine::Engine;
+use crate::storage::KeyRange;
+use crate::txn::{Transaction, TxnError};
+use crate::types::{Document, Order};
+use convect_schema::{object_from_json, Value};
+use std::collections::{BTreeMap, HashMap};
+
+const MAX_ATTEMPTS: u32 = 16;
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ImportRequest {
+    pub table: String,
+    pub documents: Vec<serde_json::Value>,
+    #[serde(rename = "upsertBy")]
+    pub upsert_by: Option<String>,
+    #[serde(rename = "dryRun", default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ImportSummary {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("record {index}: {message}")]
+    Record { index: usize, message: String },
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Engine {
+    pub async fn import(&self, request: ImportRequest) -> Result<ImportSummary, ImportError> {
+        let request = std::sync::Arc::new(request);
+        for _ in 0..MAX_ATTEMPTS {
+            let engine = self.clone();
+            let req = request.clone();
+            // Table creation blocks on the committer, so stage the batch off the async runtime.
+            let staged = tokio::task::spawn_blocking(move || engine.stage_import(&req))
+                .await
+                .map_err(|e| ImportError::Failed(format!("import crashed: {e}")))??;
+            let (txn, summary) = staged;
+            if request.dry_run {
+                return Ok(summary);
+            }
+            match self.inner.committer.commit(txn.prepare()).await {
+                Ok(_) => return Ok(summary),
+                Err(CommitError::Conflict { retry_after }) => self.inner.committer.wait_for(retry_after).await,
+                Err(e) => return Err(ImportError::Failed(e.to_string())),
+            }
+        }
+        Err(ImportError::Failed("the import kept conflicting with concurrent writes; try again".into()))
+    }
+
+    fn stage_import(&self, req: &ImportRequest) -> Result<(Transaction, ImportSummary), ImportError> {
+        let deployment = self.deployment();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0);
+        let mut txn = Transaction::begin(self.txn_env(&deployment), now);
+        let failed = |e: TxnError| ImportError::Failed(e.to_string());
+        let mut existing = match &req.upsert_by {
+            Some(field) => existing_by_field(&mut txn, &req.table, field).map_err(failed)?,
+            None => HashMap::new(),
+        };
+        let mut summary = ImportSummary::default();
+        for (index, json) in req.documents.iter().enumerate() {
+            let record = |message: String| ImportError::Record { index, message };
+            let mut doc = object_from_json(json).map_err(|e| record(e.to_string()))?;
+            doc.remove("_id");
+            doc.remove("_creationTime");
+            let key = match &req.upsert_by {
+                Some(field) => Some(doc.get(field).cloned().ok_or_else(|| record(format!("missing the upsert key field `{field}`")))?),
+                None => None,
+            };
+            match key.and_then(|k| existing.get(&k).cloned()) {
+                Some(old) if user_fields(&old) == doc => summary.unchanged += 1,
+                Some(old) => {
+                    txn.replace(old.id, doc).map_err(|e| record(e.to_string()))?;
+                    summary.updated += 1;
+                }
+                None => {
+                    let key = req.upsert_by.as_ref().and_then(|f| doc.get(f).cloned());
+                    let id = txn.insert(&req.table, doc).map_err(|e| record(e.to_string()))?;
+                    if let (Some(k), Some(d)) = (key, txn.get(id).map_err(failed)?) {
+                        existing.insert(k, d); // a repeated key later in the batch updates this one
+                    }
+                    summary.inserted += 1;
+                }
+            }
+        }
+        Ok((txn, summary))
+    }
+}
+
+fn user_fields(doc: &Document) -> BTreeMap<String, Value> {
+    doc.value.iter().filter(|(k, _)| *k != "_id" && *k != "_creationTime").map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Existing documents of `table` keyed by `field`, read in the transaction.
+fn existing_by_field(txn: &mut Transaction, table: &str, field: &str) -> Result<HashMap<Value, Document>, TxnError> {
+    let Some(number) = txn.catalog().table_number(table) else { return Ok(HashMap::new()) };
+    let Some(index) = txn.catalog().index(number, crate::catalog::BY_ID).cloned() else { return Ok(HashMap::new()) };
+    let mut out = HashMap::new();
+    let mut range = Some(KeyRange::all());
+    while let Some(r) = range {
+        let (docs, rest) = txn.scan(&index, &r, Order::Asc, 1024)?;
+        for (_, doc) in docs {
+            if let Some(v) = doc.value.get(field).cloned() {
+                out.insert(v, doc);
+            }
+        }
+        range = rest;
+    }
+    Ok(out)
+}
