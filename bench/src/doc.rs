@@ -15,7 +15,8 @@ pub fn args(n: usize) -> Value {
     json!({ "n": n as f64, "body": body() })
 }
 
-/// What Convect stores for that document: its fields plus the system fields.
+/// What Convect stores for that document: its fields plus the system fields
+/// (`id` is the 16-byte random part, spelled as 32 characters like Convect's ids).
 pub fn stored(n: usize, id: &[u8]) -> String {
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
     let creation_time = 1.7e12 + n as f64;

@@ -10,6 +10,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
+pub const PATH: &str = "HTTP mutation";
+
+/// The `load` column of an HTTP row.
+pub fn shape_of(concurrency: usize) -> String {
+    match concurrency {
+        1 => "1 at a time".into(),
+        c => format!("{c} concurrent"),
+    }
+}
+
 /// One load phase.
 pub struct Load {
     pub concurrency: usize,

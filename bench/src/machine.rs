@@ -1,6 +1,6 @@
 //! Where the figures were measured: CPU count and model, RAM, kernel, the
-//! filesystem under the data directory, the date and the git commit; and the
-//! CPU time a process has used, from /proc.
+//! filesystem under the data directory, the date, the git commit and the load
+//! average; and the CPU time a process has used, from /proc.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,6 +14,8 @@ pub struct Machine {
     pub filesystem: String,
     pub date: String,
     pub commit: String,
+    /// 1-minute load average before and after the run.
+    pub load: (String, String),
 }
 
 /// Trimmed stdout of a command, or "unknown".
@@ -66,7 +68,7 @@ fn git_commit(repo: &Path) -> String {
 
 impl Machine {
     /// Describes this machine; `data` is where the databases live.
-    pub fn detect(repo: &Path, data: &Path) -> Machine {
+    pub fn detect(repo: &Path, data: &Path, load_before: String) -> Machine {
         let unknown = || "unknown".to_owned();
         Machine {
             cpus: command_output("nproc", &[], repo),
@@ -76,8 +78,16 @@ impl Machine {
             filesystem: filesystem(data).unwrap_or_else(unknown),
             date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"], repo),
             commit: git_commit(repo),
+            load: (load_before, load_average()),
         }
     }
+}
+
+/// The 1-minute load average: how many processes were running or waiting for
+/// the CPU or the disk, besides the benchmark's own.
+pub fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().next().unwrap_or("unknown").to_owned()
 }
 
 /// CPU time (user + system) used so far by process `pid` ("self" for this one).

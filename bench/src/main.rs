@@ -7,6 +7,7 @@
 mod doc;
 mod load;
 mod machine;
+mod plan;
 mod rawsqlite;
 mod report;
 mod server;
@@ -14,16 +15,14 @@ mod stats;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use plan::{Phase, Runner};
 use server::Server;
 use stats::Measurement;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub const HTTP: &str = "HTTP mutation";
-pub const RAW: &str = "raw SQLite";
-
-/// Time limit of each phase; a phase that hits it reports what it completed.
-const PHASE_DEADLINE: Duration = Duration::from_secs(40);
+/// Time limit of each phase (over all rounds); a phase that hits it reports what it completed.
+const PHASE_DEADLINE: Duration = Duration::from_secs(30);
 /// Unmeasured mutations before the first phase (connections, caches).
 const WARMUP: usize = 200;
 
@@ -43,10 +42,10 @@ enum Bench {
 #[derive(clap::Args)]
 struct InsertsArgs {
     /// Mutations at concurrency 1 (and raw single-row commits)
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 4_000)]
     sequential: usize,
     /// Mutations at each higher concurrency (and raw rows in batched commits)
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 20_000)]
     concurrent: usize,
     /// Client concurrencies besides 1
     #[arg(long, value_delimiter = ',', default_value = "16,64")]
@@ -54,21 +53,18 @@ struct InsertsArgs {
     /// Rows per transaction of the batched raw SQLite run
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Rounds: each runs every phase on its share of the counts, so that all
+    /// phases sample the same background load
+    #[arg(long, default_value_t = 8)]
+    rounds: usize,
     /// Print the figures without updating BENCHMARKS.md
     #[arg(long)]
     no_write: bool,
 }
 
-/// The `load` column of an HTTP row.
-pub fn shape_of(concurrency: usize) -> String {
-    match concurrency {
-        1 => "1 at a time".into(),
-        c => format!("{c} concurrent"),
-    }
-}
-
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("bench/ is inside the repository").to_owned()
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("bench/ is inside the repository");
+    repo.canonicalize().unwrap_or_else(|_| repo.to_owned())
 }
 
 fn convect_bin(repo: &Path) -> Result<PathBuf> {
@@ -91,59 +87,32 @@ fn copy_fixture(repo: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-fn raw_phases(work: &Path, args: &InsertsArgs) -> Result<Vec<Measurement>> {
-    Ok(vec![
-        rawsqlite::run(&work.join("raw-1.sqlite3"), args.sequential, 1, PHASE_DEADLINE)?,
-        rawsqlite::run(&work.join("raw-batch.sqlite3"), args.concurrent, args.batch, PHASE_DEADLINE)?,
-    ])
+/// The phases, in the order each round runs them: each raw SQLite phase just
+/// before the HTTP phases it is compared with.
+fn phases(args: &InsertsArgs) -> Vec<Phase> {
+    let mut phases = vec![
+        Phase::Raw { per_commit: 1, rows: args.sequential },
+        Phase::Http { concurrency: 1, mutations: args.sequential },
+        Phase::Raw { per_commit: args.batch, rows: args.concurrent },
+    ];
+    phases.extend(args.concurrency.iter().map(|&concurrency| Phase::Http { concurrency, mutations: args.concurrent }));
+    phases
 }
 
-/// Runs one HTTP phase, with the CPU the server and this process used meanwhile.
-async fn http_phase(server: &Server, client: &reqwest::Client, load: load::Load) -> Measurement {
-    let server_pid = server.pid().map_or_else(|| "0".into(), |p| p.to_string());
-    let cpu = || (machine::cpu_time(&server_pid), machine::cpu_time("self"));
-    let before = cpu();
-    let shape = shape_of(load.concurrency);
-    let outcome = load::run(client, &server.url, load).await;
-    let after = cpu();
-    if let Some(e) = &outcome.first_error {
-        eprintln!("{HTTP} ({shape}): {} failed, first error: {e}", outcome.errors);
-    }
-    let cores = |a: Option<Duration>, b: Option<Duration>| Some((b? - a?).as_secs_f64() / outcome.elapsed.as_secs_f64());
-    let mut m = Measurement::new(HTTP, shape, outcome.latencies.len(), outcome.elapsed, outcome.latencies);
-    m.errors = outcome.errors;
-    m.server_cpu = cores(before.0, after.0);
-    m.client_cpu = cores(before.1, after.1);
-    m
-}
-
-/// Warms up, then runs every HTTP phase in order.
-async fn http_phases(server: &Server, args: &InsertsArgs) -> Result<Vec<Measurement>> {
-    let max = args.concurrency.iter().copied().chain([1]).max().unwrap_or(1);
-    let client = load::client(max)?;
-    let warm = load::Load { concurrency: 16.min(max), mutations: WARMUP, deadline: PHASE_DEADLINE, first: 0 };
-    let warm = load::run(&client, &server.url, warm).await;
-    if let Some(e) = warm.first_error {
-        bail!("warm-up mutations failed ({} of {WARMUP}): {e}", warm.errors);
-    }
-    let mut first = WARMUP;
-    let mut results = Vec::new();
-    for c in std::iter::once(1).chain(args.concurrency.iter().copied()) {
-        let mutations = if c == 1 { args.sequential } else { args.concurrent };
-        let load = load::Load { concurrency: c, mutations, deadline: PHASE_DEADLINE, first };
-        results.push(http_phase(server, &client, load).await);
-        first += mutations;
-    }
-    Ok(results)
+async fn run_phases(server: &Server, work: &Path, args: &InsertsArgs) -> Result<Vec<Measurement>> {
+    let max = args.concurrency.iter().copied().chain([16]).max().unwrap_or(16);
+    let mut runner = Runner::new(server, work, max)?;
+    runner.warm_up(WARMUP).await?;
+    runner.run(&phases(args), args.rounds.max(1), PHASE_DEADLINE).await
 }
 
 /// Starts and prepares the server, measures, and stops it (also on error).
-async fn measure_http(bin: &Path, repo: &Path, work: &Path, args: &InsertsArgs) -> Result<Vec<Measurement>> {
+async fn measure(bin: &Path, repo: &Path, work: &Path, args: &InsertsArgs) -> Result<Vec<Measurement>> {
     let functions = work.join("convex");
     copy_fixture(repo, &functions)?;
     let server = Server::start(bin, &work.join("data")).await?;
     let results = match server.deploy(bin, &functions).await {
-        Ok(()) => http_phases(&server, args).await,
+        Ok(()) => run_phases(&server, work, args).await,
         Err(e) => Err(e),
     };
     if results.is_err() {
@@ -153,28 +122,31 @@ async fn measure_http(bin: &Path, repo: &Path, work: &Path, args: &InsertsArgs) 
     results
 }
 
+/// What the run measures, as Markdown for BENCHMARKS.md.
 fn setup_text(args: &InsertsArgs) -> String {
     let c: Vec<String> = args.concurrency.iter().map(|c| c.to_string()).collect();
     format!(
-        "Single-document insert mutations per second through the full HTTP path: \
-         a reqwest client with keep-alive connections posts `items:insert` \
-         (`bench/fixture/items.ts`: an args validator `{{n: v.number(), body: v.string()}}` with a 200-character body, \
-         one `ctx.db.insert`) to `/api/mutation` of `convect serve` (embedded SQLite, WAL, `synchronous=FULL`), \
-         which runs the function in QuickJS and acknowledges only after the commit is durable. \
-         {} mutations one at a time (latency-bound: one fsync per commit), then {} at each of {} concurrent clients \
-         (concurrent mutations share one SQLite transaction: group commit), after {WARMUP} unmeasured warm-up mutations. \
-         Latency is per request. The client runs on the same machine, so the two share its CPUs. \
-         In the same run, on the same filesystem, raw rusqlite inserts the same documents (a 20-byte random id, a timestamp \
-         and the document's JSON, ~320 bytes) into a table shaped like Convect's `documents` log, with the same pragmas: \
-         {} rows with one transaction per row (what one mutation per commit must pay) and {} rows in transactions of {} \
-         (what group commit amortises); latency there is per transaction. Convect writes more per document than this floor: \
-         the document row plus its `by_id` and `by_creation_time` index entries, and a `max_ts` row per transaction.",
-        args.sequential,
-        args.concurrent,
-        c.join(" and "),
-        args.sequential,
-        args.concurrent,
-        args.batch,
+        "
+- **HTTP mutation**: a reqwest client with keep-alive connections posts `items:insert` to `/api/mutation` of \
+  `convect serve` (embedded SQLite, WAL, `synchronous=FULL`). The function (`bench/fixture/items.ts`) validates \
+  `{{n: v.number(), body: v.string()}}` (a 200-character body) and calls `ctx.db.insert` once; the server runs it \
+  in QuickJS and answers only after the commit is durable. {seq} mutations one at a time (latency-bound: one fsync \
+  per commit), then {conc} at each of {c} concurrent clients (concurrent mutations share one SQLite transaction: \
+  group commit), after {WARMUP} unmeasured warm-up mutations. Latency is per request. The client runs on the same \
+  machine and shares its CPUs.
+- **raw SQLite**: rusqlite, same pragmas, same filesystem, same run: the same documents (a 20-byte random id, a \
+  timestamp and the document's JSON, about 300 bytes) go into a table shaped like Convect's `documents` log. \
+  {seq} rows with one transaction per row (what one mutation per commit must pay) and {conc} rows in transactions \
+  of {batch} (what group commit amortises). Latency is per transaction. Convect writes more per document than this \
+  floor: the document row, its `by_id` and `by_creation_time` index entries, and a `max_ts` row per transaction.
+- **Scheduling**: the counts are split into {rounds} rounds; each round runs every row of the table once, in table \
+  order, so that raw SQLite and the HTTP path see the same background load. Rates are inserts over the wall time \
+  of the phase; CPU columns are average cores busy during the HTTP phases.",
+        seq = report::thousands(args.sequential as f64),
+        conc = report::thousands(args.concurrent as f64),
+        c = c.join(" and "),
+        batch = args.batch,
+        rounds = args.rounds.max(1),
     )
 }
 
@@ -186,11 +158,11 @@ async fn inserts(args: InsertsArgs) -> Result<()> {
     // Inside the repository so that the bundler finds node_modules/convex.
     let work = tempfile::Builder::new().prefix("bench-").tempdir_in(&tmp)?;
     let started = Instant::now();
-    let mut results = raw_phases(work.path(), &args).context("raw SQLite benchmark")?;
-    results.splice(0..0, measure_http(&bin, &repo, work.path(), &args).await.context("HTTP benchmark")?);
-    let machine = machine::Machine::detect(&repo, work.path());
+    let load_before = machine::load_average();
+    let results = measure(&bin, &repo, work.path(), &args).await.context("benchmark failed")?;
+    let machine = machine::Machine::detect(&repo, work.path(), load_before);
     println!("{}", report::table(&results));
-    println!("{}", report::interpretation(&results));
+    println!("{}", report::interpretation(&results, &machine));
     println!("(total {:.0} s)", started.elapsed().as_secs_f64());
     if !args.no_write {
         let path = repo.join("BENCHMARKS.md");
@@ -200,10 +172,18 @@ async fn inserts(args: InsertsArgs) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    match cli.command {
-        Bench::Inserts(args) => runtime.block_on(inserts(args)),
+    let result = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Into::into).and_then(|rt| {
+        match cli.command {
+            Bench::Inserts(args) => rt.block_on(inserts(args)),
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! a generated sentence comparing the HTTP path with raw SQLite.
 
 use crate::machine::Machine;
+use crate::{load, rawsqlite};
 use crate::stats::Measurement;
 use anyhow::Result;
 use std::path::Path;
@@ -26,7 +27,7 @@ fn cores(c: Option<f64>) -> String {
 }
 
 /// Thousands separators for readability: 12345.6 -> "12,346".
-fn thousands(x: f64) -> String {
+pub fn thousands(x: f64) -> String {
     let digits = format!("{:.0}", x);
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
@@ -55,8 +56,8 @@ pub fn table(results: &[Measurement]) -> String {
             thousands(m.rate()),
             ms(m.percentile(50.0)),
             ms(m.percentile(99.0)),
-            cores(m.server_cpu),
-            cores(m.client_cpu),
+            cores(m.cores(m.server_cpu)),
+            cores(m.cores(m.client_cpu)),
         );
     }
     out
@@ -67,30 +68,37 @@ fn find<'a>(results: &'a [Measurement], path: &str, shape: &str) -> Option<&'a M
 }
 
 /// A sentence comparing the HTTP path with the raw SQLite rates.
-pub fn interpretation(results: &[Measurement]) -> String {
-    let http_seq = find(results, crate::HTTP, &crate::shape_of(1));
-    let raw_one = find(results, crate::RAW, "1 row/commit");
-    let raw_batch = results.iter().filter(|m| m.path == crate::RAW).max_by(|a, b| a.rate().total_cmp(&b.rate()));
-    let http_best = results.iter().filter(|m| m.path == crate::HTTP).max_by(|a, b| a.rate().total_cmp(&b.rate()));
+pub fn interpretation(results: &[Measurement], machine: &Machine) -> String {
+    let http_seq = find(results, load::PATH, &load::shape_of(1));
+    let raw_one = find(results, rawsqlite::PATH, &rawsqlite::shape_of(1));
+    let raw_batch = results.iter().filter(|m| m.path == rawsqlite::PATH).max_by(|a, b| a.rate().total_cmp(&b.rate()));
+    let http_best = results.iter().filter(|m| m.path == load::PATH).max_by(|a, b| a.rate().total_cmp(&b.rate()));
     let (Some(seq), Some(one), Some(batch), Some(best)) = (http_seq, raw_one, raw_batch, http_best) else {
         return "Some phases did not complete; see the table.".into();
     };
     let errors: usize = results.iter().map(|m| m.errors).sum();
+    let median_gap = seq.percentile(50.0).saturating_sub(one.percentile(50.0));
     let mut text = format!(
-        "Sequential mutations reach {} /s, {:.0}% of SQLite's rate with one durable commit per insert ({} /s), \
-         so at concurrency 1 each mutation costs about {} of engine, JavaScript and HTTP work on top of its fsync ({} per raw commit). \
-         With {} group commit lifts throughput to {} /s, {:.1}× the sequential rate and {:.0}% of raw SQLite at {} ({} /s).",
+        "One at a time, the median mutation takes {} end to end against {} for a raw durable single-row commit: \
+         about {} of HTTP, JavaScript and engine work on top of the commit; by rate (which includes the fsync \
+         latency tail, see p99) the HTTP path reaches {} mutations/s, {:.0}% of raw SQLite's {} commits/s. \
+         With {} group commit lifts throughput to {} mutations/s, {:.1}× the sequential rate \
+         and {:.0}% of raw SQLite at {} ({} rows/s); meanwhile the server kept {} of the {} CPUs busy and the bench client {}.",
+        ms(seq.percentile(50.0)),
+        ms(one.percentile(50.0)),
+        ms(median_gap),
         thousands(seq.rate()),
         100.0 * seq.rate() / one.rate(),
         thousands(one.rate()),
-        ms(Duration::from_secs_f64((1.0 / seq.rate() - 1.0 / one.rate()).max(0.0))),
-        ms(one.percentile(50.0)),
         best.shape.replace("concurrent", "concurrent clients"),
         thousands(best.rate()),
         best.rate() / seq.rate(),
         100.0 * best.rate() / batch.rate(),
         batch.shape,
         thousands(batch.rate()),
+        cores(best.cores(best.server_cpu)),
+        machine.cpus,
+        cores(best.cores(best.client_cpu)),
     );
     if errors > 0 {
         text += &format!(" {errors} requests failed; the figures count only successful inserts.");
@@ -104,7 +112,8 @@ pub fn section(machine: &Machine, results: &[Measurement], setup: &str) -> Strin
         "{BEGIN}
 ## Single-document insert mutations over HTTP vs raw SQLite
 
-**What is measured.** {setup}
+**What is measured.**
+{setup}
 
 **Reproduce.**
 
@@ -116,7 +125,8 @@ cargo run --release -p convect-bench -- inserts        # add --no-write to leave
 (`CONVECT_BIN` overrides the server binary, default `target/release/convect`.)
 
 **Machine.** {cpus} CPUs ({cpu}), {ram} RAM, Linux {kernel}, data on {fs}. \
-Measured {date} at commit {commit}.
+Measured {date} at commit {commit}; 1-minute load average {load_before} before and {load_after} after the run \
+(above 0 means other processes competed for the CPUs and the disk).
 
 {table}
 {interpretation}
@@ -129,8 +139,10 @@ Measured {date} at commit {commit}.
         fs = machine.filesystem,
         date = machine.date,
         commit = machine.commit,
+        load_before = machine.load.0,
+        load_after = machine.load.1,
         table = table(results),
-        interpretation = interpretation(results),
+        interpretation = interpretation(results, machine),
     )
 }
 
@@ -139,7 +151,7 @@ pub fn write(path: &Path, section: &str) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| HEADER.to_owned());
     let new = match (old.find(BEGIN), old.find(END)) {
         (Some(b), Some(e)) if b < e => format!("{}{}{}", &old[..b], section.trim_end(), &old[e + END.len()..]),
-        _ => format!("{}\n{}", old.trim_end(), section),
+        _ => format!("{}\n\n{}", old.trim_end(), section),
     };
     std::fs::write(path, new)?;
     Ok(())

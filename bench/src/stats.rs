@@ -16,10 +16,10 @@ pub struct Measurement {
     pub elapsed: Duration,
     /// Sorted latencies of the timed units.
     latencies: Vec<Duration>,
-    /// CPU used during the phase, in cores (1.0 = one core fully busy), by the
-    /// server and by this process; `None` where not measured.
-    pub server_cpu: Option<f64>,
-    pub client_cpu: Option<f64>,
+    /// CPU time used during the phase by the server and by this process;
+    /// `None` where not measured.
+    pub server_cpu: Option<Duration>,
+    pub client_cpu: Option<Duration>,
 }
 
 impl Measurement {
@@ -40,6 +40,23 @@ impl Measurement {
     /// Inserts per second of wall-clock time.
     pub fn rate(&self) -> f64 {
         self.inserts as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Average number of cores busy with `cpu` during the phase (1.0 = one core).
+    pub fn cores(&self, cpu: Option<Duration>) -> Option<f64> {
+        Some(cpu?.as_secs_f64() / self.elapsed.as_secs_f64().max(1e-9))
+    }
+
+    /// Adds another round of the same phase to this one.
+    pub fn absorb(&mut self, other: Measurement) {
+        let add = |a: Option<Duration>, b: Option<Duration>| Some(a? + b?);
+        self.inserts += other.inserts;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+        self.latencies.sort_unstable();
+        self.server_cpu = add(self.server_cpu, other.server_cpu);
+        self.client_cpu = add(self.client_cpu, other.client_cpu);
     }
 
     /// The `p`-th percentile latency (nearest rank), `p` in 0..=100.

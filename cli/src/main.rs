@@ -23,10 +23,10 @@ struct Cli {
 #[derive(Args, Clone)]
 pub struct Target {
     /// URL of the Convect server [default: from .convect/config.json, else http://127.0.0.1:3210]
-    #[arg(long, env = "CONVECT_URL")]
+    #[arg(long, env = "CONVECT_URL", global = true)]
     pub url: Option<String>,
     /// The deployment's admin key (printed by `convect serve`, kept in <data>/admin_key)
-    #[arg(long, env = "CONVECT_ADMIN_KEY")]
+    #[arg(long, env = "CONVECT_ADMIN_KEY", global = true)]
     pub admin_key: Option<String>,
 }
 

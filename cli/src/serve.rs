@@ -6,7 +6,6 @@ use clap::Args;
 use convect_engine::server::{router, AppState};
 use convect_engine::Engine;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -61,7 +60,7 @@ pub async fn start(args: ServeArgs) -> Result<Server> {
     std::fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
     let admin_key = admin_key(&args.data)?;
     let engine = Engine::open(&args.data.join("convect.sqlite3"))?;
-    let app = router(AppState { engine, admin_key: Arc::new(admin_key.clone()) });
+    let app = router(AppState::new(engine, admin_key.clone()));
     let addr = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
     let _ = args.site_port;

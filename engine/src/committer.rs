@@ -78,6 +78,14 @@ enum Request {
 pub struct CommitSummary {
     pub ts: Timestamp,
     pub written_keys: Arc<Vec<(IndexId, Vec<u8>)>>,
+    /// Set when anything may have changed (a deploy): every query must re-run.
+    pub everything: bool,
+}
+
+impl CommitSummary {
+    pub fn everything(ts: Timestamp) -> Self {
+        CommitSummary { ts, written_keys: Arc::default(), everything: true }
+    }
 }
 
 #[derive(Clone)]
@@ -286,7 +294,7 @@ impl Worker {
                 .find(|(t, _)| *t == record.ts)
                 .map(|(_, k)| k.clone())
                 .unwrap_or_default();
-            let _ = self.commits.send(Arc::new(CommitSummary { ts: record.ts, written_keys: keys }));
+            let _ = self.commits.send(Arc::new(CommitSummary { ts: record.ts, written_keys: keys, everything: false }));
         }
         self.latest.send_replace(ts);
     }
@@ -308,6 +316,7 @@ impl Worker {
         self.last_ts = self.last_ts.max(next_ts);
         if bump {
             self.deployment_version.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = self.commits.send(Arc::new(CommitSummary::everything(self.last_ts)));
         }
         if !commits.is_empty() {
             // Readers of anything may be affected by an exclusive job; start a new horizon.

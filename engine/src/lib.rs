@@ -13,6 +13,7 @@ pub mod query;
 pub mod runtime;
 pub mod server;
 pub mod storage;
+pub mod sync;
 pub mod txn;
 pub mod types;
 pub mod udf;

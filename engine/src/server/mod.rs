@@ -8,7 +8,9 @@ use crate::engine::Engine;
 use crate::runtime::UdfKind;
 use crate::udf::{CallResult, Caller};
 use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, Path, State};
+use crate::sync::{RequestLog, SyncHub};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,6 +29,24 @@ const MAX_DEPLOY_BYTES: usize = 256 << 20;
 pub struct AppState {
     pub engine: Engine,
     pub admin_key: Arc<String>,
+    pub hub: SyncHub,
+    pub requests: RequestLog,
+}
+
+impl AppState {
+    /// Must be called inside a tokio runtime: the sync hub starts a task.
+    pub fn new(engine: Engine, admin_key: String) -> AppState {
+        let hub = SyncHub::start(engine.clone());
+        AppState { engine, admin_key: Arc::new(admin_key), hub, requests: RequestLog::default() }
+    }
+}
+
+/// Largest client message: a mutation with 16 MiB of arguments, plus framing.
+const MAX_WS_MESSAGE: usize = 20 << 20;
+
+async fn sync(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_WS_MESSAGE)
+        .on_upgrade(move |socket| crate::sync::serve(socket, state.engine, state.hub, state.requests))
 }
 
 pub fn router(state: AppState) -> Router {
@@ -38,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/run/{*path}", post(run_by_path))
         .route("/api/update_environment_variables", post(admin::update_env))
         .route("/api/import", post(admin::import))
+        .route("/api/{version}/sync", get(sync))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES));
     let deploy = Router::new().route("/api/deploy", post(admin::deploy)).layer(DefaultBodyLimit::max(MAX_DEPLOY_BYTES));
     Router::new()

@@ -87,7 +87,11 @@ fn encode_doc(doc: &Document) -> String {
     Value::Object(doc.value.clone()).to_json().to_string()
 }
 
-/// One page of raw index versions, newest first within a key.
+/// Raw index versions: key and doc id (None where the key was removed).
+type RawEntries = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// One page of raw index versions, newest first within a key, and the SQLite VM
+/// steps it took.
 fn scan_page(
     conn: &Connection,
     index: IndexId,
@@ -95,7 +99,7 @@ fn scan_page(
     order: Order,
     ts: Timestamp,
     page: usize,
-) -> Result<(Vec<(Vec<u8>, Option<Vec<u8>>)>, u64)> {
+) -> Result<(RawEntries, u64)> {
     // The end bound must be a plain `key < ?` for SQLite to use it as a bound of the
     // index search (`?3 IS NULL OR key < ?3` is only a filter: a descending scan would
     // start at the last entry of the index and an ascending one would not stop).

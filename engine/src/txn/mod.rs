@@ -62,8 +62,14 @@ pub struct Transaction {
 
 impl Transaction {
     pub fn begin(env: TxnEnv, now_ms: f64) -> Self {
-        let deployment_version = env.deployment_version;
         let snapshot = env.committer.latest();
+        Self::begin_at(env, snapshot, now_ms)
+    }
+
+    /// A transaction reading at `snapshot`, which must not be newer than the
+    /// committer's latest timestamp.
+    pub fn begin_at(env: TxnEnv, snapshot: Timestamp, now_ms: f64) -> Self {
+        let deployment_version = env.deployment_version;
         Transaction { env, snapshot, deployment_version, now_ms, inserts: 0, docs_read: 0, reads: ReadSet::default(), writes: WriteLog::default() }
     }
 

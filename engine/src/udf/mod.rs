@@ -12,7 +12,7 @@ use crate::committer::CommitError;
 use crate::deployment::{FunctionMeta, Visibility};
 use crate::engine::Engine;
 use crate::runtime::{Execution, JsFailure, UdfKind};
-use crate::txn::Transaction;
+use crate::txn::{ReadSet, Transaction};
 use crate::types::Timestamp;
 use action_host::ActionHost;
 use convect_schema::{check_value, Value};
@@ -113,15 +113,21 @@ fn check_returns(f: &FunctionMeta, path: &str, json: &str, catalog: &crate::cata
 }
 
 impl Engine {
-    /// Calls a function by path with convex-encoded JSON arguments.
-    pub async fn call(&self, path: &str, expected: Option<UdfKind>, args: Json, caller: Caller) -> CallResult {
+    /// Resolves a call: the function, its checked arguments, and the execution.
+    fn prepare(
+        &self,
+        path: &str,
+        expected: Option<UdfKind>,
+        args: Json,
+        caller: Caller,
+    ) -> Result<(Arc<crate::deployment::Deployment>, FunctionMeta, Execution), CallError> {
         let deployment = self.deployment();
-        let Some(f) = deployment.function(path).cloned() else { return CallResult::failed(not_found(path)) };
+        let Some(f) = deployment.function(path).cloned() else { return Err(not_found(path)) };
         if f.visibility == Visibility::Internal && caller == Caller::Client {
-            return CallResult::failed(not_found(path));
+            return Err(not_found(path));
         }
         if let Some(kind) = expected.filter(|k| *k != f.kind) {
-            return CallResult::failed(CallError::request(format!(
+            return Err(CallError::request(format!(
                 "Trying to execute {path} as {}, but it is defined as {}.",
                 kind.as_str(),
                 f.kind.as_str()
@@ -129,10 +135,7 @@ impl Engine {
         }
         let args_json = {
             let catalog = self.inner.catalog.read().expect("catalog poisoned");
-            match decode_args(&f, path, &args, &catalog) {
-                Ok(a) => a,
-                Err(e) => return CallResult::failed(e),
-            }
+            decode_args(&f, path, &args, &catalog)?
         };
         let exec = Execution {
             kind: f.kind,
@@ -145,10 +148,28 @@ impl Engine {
             time_limit: if f.kind == UdfKind::Action { ACTION_TIME_LIMIT } else { QUERY_TIME_LIMIT },
             env: self.env_vars(),
         };
+        Ok((deployment, f, exec))
+    }
+
+    /// Calls a function by path with convex-encoded JSON arguments.
+    pub async fn call(&self, path: &str, expected: Option<UdfKind>, args: Json, caller: Caller) -> CallResult {
+        let (deployment, f, exec) = match self.prepare(path, expected, args, caller) {
+            Ok(x) => x,
+            Err(e) => return CallResult::failed(e),
+        };
         match f.kind {
-            UdfKind::Query => self.run_query(deployment, f, path, exec).await,
+            UdfKind::Query => self.run_query(deployment, f, path, exec, None).await.0,
             UdfKind::Mutation => self.run_mutation(deployment, f, path, exec).await,
             UdfKind::Action => self.run_action(deployment, f, path, exec).await,
+        }
+    }
+
+    /// Runs a query at `snapshot` and returns what it read, for live queries. A
+    /// call that fails before running reads nothing; it is re-run on a deploy.
+    pub async fn query_at(&self, path: &str, args: Json, caller: Caller, snapshot: Timestamp) -> (CallResult, ReadSet) {
+        match self.prepare(path, Some(UdfKind::Query), args, caller) {
+            Ok((deployment, f, exec)) => self.run_query(deployment, f, path, exec, Some(snapshot)).await,
+            Err(e) => (CallResult::failed(e), ReadSet::default()),
         }
     }
 
@@ -165,21 +186,33 @@ impl Engine {
         deployment: &Arc<crate::deployment::Deployment>,
         exec: Execution,
         writable: bool,
+        snapshot: Option<Timestamp>,
     ) -> Result<(crate::runtime::ExecOutcome, Transaction), CallError> {
-        let txn = Transaction::begin(self.txn_env(deployment), exec.now_ms);
+        let env = self.txn_env(deployment);
+        let txn = match snapshot {
+            Some(ts) => Transaction::begin_at(env, ts, exec.now_ms),
+            None => Transaction::begin(env, exec.now_ms),
+        };
         let host = TxnHost::new(txn, writable);
         let (outcome, host) = self.inner.udf_pool.run(deployment.clone(), move |iso| iso.run(&exec, host)).await?;
         Ok((outcome, host.txn))
     }
 
-    async fn run_query(&self, deployment: Arc<crate::deployment::Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
-        let (outcome, txn) = match self.run_in_txn(&deployment, exec, false).await {
+    async fn run_query(
+        &self,
+        deployment: Arc<crate::deployment::Deployment>,
+        f: FunctionMeta,
+        path: &str,
+        exec: Execution,
+        snapshot: Option<Timestamp>,
+    ) -> (CallResult, ReadSet) {
+        let (outcome, txn) = match self.run_in_txn(&deployment, exec, false, snapshot).await {
             Ok(x) => x,
-            Err(e) => return CallResult::failed(e),
+            Err(e) => return (CallResult::failed(e), ReadSet::default()),
         };
         let ts = Some(txn.snapshot());
         let value = self.returned(&f, path, outcome.result);
-        CallResult { value, log_lines: outcome.log_lines, ts }
+        (CallResult { value, log_lines: outcome.log_lines, ts }, txn.reads)
     }
 
     async fn run_mutation(&self, deployment: Arc<crate::deployment::Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
@@ -189,7 +222,7 @@ impl Engine {
             let mut exec = exec.clone();
             exec.seed = rand::random();
             exec.now_ms = now_ms();
-            let (outcome, txn) = match self.run_in_txn(&deployment, exec, true).await {
+            let (outcome, txn) = match self.run_in_txn(&deployment, exec, true, None).await {
                 Ok(x) => x,
                 Err(e) => return CallResult::failed(e),
             };

@@ -1,0 +1,260 @@
+//! One WebSocket connection of the sync protocol. The session keeps the client's
+//! `StateVersion`, gathers changed query results from the hub, and sends them as
+//! Transitions that only move forward; it answers mutations and actions, and
+//! after a mutation it moves the client to (at least) the mutation's timestamp so
+//! that `await client.mutation(...)` resolves with the write already visible.
+
+use super::hub::{SessionUpdate, SyncHub};
+use super::protocol::{encode_ts, removed, transition, ClientMessage, QueryId, QueryOutcome, QuerySetChange, StateVersion};
+use super::requests::{RequestKey, RequestLog};
+use crate::engine::Engine;
+use crate::runtime::UdfKind;
+use crate::types::Timestamp;
+use crate::udf::{CallResult, Caller};
+use axum::extract::ws::{Message, WebSocket};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Messages waiting to be written to a client; past this the client is too slow
+/// and is disconnected (its reconnect starts from a fresh snapshot).
+const OUTBOUND_CAPACITY: usize = 512;
+/// Hub updates waiting for this session.
+const UPDATE_CAPACITY: usize = 256;
+const PING_INTERVAL: Duration = Duration::from_secs(15);
+
+struct Done {
+    kind: UdfKind,
+    request_id: u32,
+    result: CallResult,
+}
+
+struct Session {
+    engine: Engine,
+    hub: SyncHub,
+    requests: RequestLog,
+    id: u64,
+    client_session: String,
+    version: StateVersion,
+    queries: HashSet<QueryId>,
+    pending: BTreeMap<QueryId, QueryOutcome>,
+    pending_ts: Timestamp,
+    /// A mutation's timestamp the client must be moved to, after its response.
+    awaiting: Option<Timestamp>,
+    out: mpsc::Sender<Message>,
+    updates: mpsc::Receiver<SessionUpdate>,
+    done: mpsc::UnboundedSender<Done>,
+}
+
+/// Why a session ends.
+enum End {
+    Closed,
+    Fatal(String),
+}
+
+pub async fn serve(socket: WebSocket, engine: Engine, hub: SyncHub, requests: RequestLog) {
+    let (mut sink, mut stream) = socket.split();
+    let (out, mut out_rx) = mpsc::channel::<Message>(OUTBOUND_CAPACITY);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = out_rx.recv().await {
+            if sink.send(m).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let (id, updates) = hub.register(UPDATE_CAPACITY);
+    let (done, mut done_rx) = mpsc::unbounded_channel();
+    let mut processed = hub.processed();
+    let mut s = Session {
+        engine,
+        hub: hub.clone(),
+        requests,
+        id,
+        client_session: String::new(),
+        version: StateVersion::default(),
+        queries: HashSet::new(),
+        pending: BTreeMap::new(),
+        pending_ts: 0,
+        awaiting: None,
+        out,
+        updates,
+        done,
+    };
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    let end = loop {
+        let step = tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Text(text))) => s.on_message(&text).await,
+                Some(Ok(Message::Binary(_))) => Err(End::Fatal("binary messages are not part of the protocol".into())),
+                Some(Ok(_)) => Ok(()),
+                Some(Err(_)) | None => Err(End::Closed),
+            },
+            update = s.updates.recv() => match update {
+                Some(u) => { s.absorb(u); s.flush(None, Vec::new(), *processed.borrow()) }
+                None => Err(End::Fatal("the client fell too far behind".into())),
+            },
+            _ = processed.changed() => { let ts = *processed.borrow_and_update(); s.flush(None, Vec::new(), ts) }
+            Some(d) = done_rx.recv() => s.on_done(d, *processed.borrow()),
+            _ = ping.tick() => s.send(json!({ "type": "Ping" })),
+        };
+        if let Err(end) = step {
+            break end;
+        }
+    };
+    if let End::Fatal(reason) = end {
+        tracing::info!(session = id, reason, "closing sync session");
+        let _ = s.out.try_send(Message::Text(json!({ "type": "FatalError", "error": reason }).to_string().into()));
+    }
+    hub.disconnect(id);
+    drop(s);
+    let _ = writer.await;
+}
+
+impl Session {
+    fn send(&self, message: Json) -> Result<(), End> {
+        self.out
+            .try_send(Message::Text(message.to_string().into()))
+            .map_err(|_| End::Fatal("the client is not reading its messages fast enough".into()))
+    }
+
+    async fn on_message(&mut self, text: &str) -> Result<(), End> {
+        let message: ClientMessage =
+            serde_json::from_str(text).map_err(|e| End::Fatal(format!("malformed client message: {e}")))?;
+        match message {
+            ClientMessage::Connect { session_id, .. } => {
+                self.client_session = session_id;
+                Ok(())
+            }
+            ClientMessage::ModifyQuerySet { base_version, new_version, modifications } => {
+                self.modify_query_set(base_version, new_version, modifications).await
+            }
+            ClientMessage::Mutation { request_id, udf_path, args } => {
+                self.start_call(UdfKind::Mutation, request_id, udf_path, args);
+                Ok(())
+            }
+            ClientMessage::Action { request_id, udf_path, args } => {
+                self.start_call(UdfKind::Action, request_id, udf_path, args);
+                Ok(())
+            }
+            ClientMessage::Authenticate { token_type, base_version, .. } => self.authenticate(&token_type, base_version),
+            ClientMessage::Event {} => Ok(()),
+        }
+    }
+
+    async fn modify_query_set(&mut self, base: u32, new: u32, changes: Vec<QuerySetChange>) -> Result<(), End> {
+        if base != self.version.query_set {
+            return Err(End::Fatal(format!("query set version {base} does not match the server's {}", self.version.query_set)));
+        }
+        let mut gone = Vec::new();
+        for change in changes {
+            match change {
+                QuerySetChange::Add { query_id, udf_path, args } => {
+                    let args = args.into_iter().next().unwrap_or(Json::Null);
+                    let Some((outcome, ts)) = self.hub.subscribe(self.id, query_id, udf_path, args).await else {
+                        return Err(End::Fatal("the server is shutting down".into()));
+                    };
+                    self.queries.insert(query_id);
+                    self.pending.insert(query_id, outcome);
+                    self.pending_ts = self.pending_ts.max(ts);
+                }
+                QuerySetChange::Remove { query_id } => {
+                    self.hub.unsubscribe(self.id, query_id);
+                    self.queries.remove(&query_id);
+                    self.pending.remove(&query_id);
+                    gone.push(query_id);
+                }
+            }
+        }
+        self.flush(Some(new), gone, 0)
+    }
+
+    fn authenticate(&mut self, token_type: &str, base: u32) -> Result<(), End> {
+        if token_type == "User" {
+            // Verifying user JWTs belongs to the auth layer, which is not built yet.
+            return self.send(json!({
+                "type": "AuthError",
+                "error": "Convect does not verify user tokens yet",
+                "baseVersion": base,
+                "authUpdateAttempted": true,
+            }));
+        }
+        self.version.identity = base + 1;
+        let start = StateVersion { identity: base, ..self.version };
+        self.send(transition(start, self.version, Vec::new()))
+    }
+
+    fn start_call(&self, kind: UdfKind, request_id: u32, path: String, args: Vec<Json>) {
+        let engine = self.engine.clone();
+        let requests = self.requests.clone();
+        let done = self.done.clone();
+        let key = RequestKey { session: self.client_session.clone(), request_id };
+        tokio::spawn(async move {
+            let args = args.into_iter().next().unwrap_or(Json::Null);
+            let run = async { engine.call(&path, Some(kind), args, Caller::Client).await };
+            // Mutations re-sent after a reconnect must not apply twice.
+            let result = match kind {
+                UdfKind::Mutation => requests.run_once(key, run).await,
+                _ => run.await,
+            };
+            let _ = done.send(Done { kind, request_id, result });
+        });
+    }
+
+    fn on_done(&mut self, d: Done, processed: Timestamp) -> Result<(), End> {
+        let kind = if d.kind == UdfKind::Mutation { "MutationResponse" } else { "ActionResponse" };
+        let mut message = json!({ "type": kind, "requestId": d.request_id, "logLines": d.result.log_lines });
+        match d.result.value {
+            Ok(value) => {
+                message["success"] = json!(true);
+                message["result"] = value;
+                if let (UdfKind::Mutation, Some(ts)) = (d.kind, d.result.ts) {
+                    message["ts"] = json!(encode_ts(ts));
+                    self.awaiting = Some(self.awaiting.unwrap_or(0).max(ts));
+                }
+            }
+            Err(e) => {
+                message["success"] = json!(false);
+                message["result"] = json!(e.message);
+                if let Some(data) = e.data {
+                    message["errorData"] = data;
+                }
+            }
+        }
+        self.send(message)?;
+        self.flush(None, Vec::new(), processed)
+    }
+
+    fn absorb(&mut self, update: SessionUpdate) {
+        self.pending_ts = self.pending_ts.max(update.ts);
+        for (query_id, outcome) in update.changes {
+            if self.queries.contains(&query_id) {
+                self.pending.insert(query_id, outcome);
+            }
+        }
+    }
+
+    /// Sends a Transition if there is anything to tell the client: changed
+    /// results, a new query set, or a timestamp a mutation is waiting for.
+    fn flush(&mut self, query_set: Option<u32>, gone: Vec<QueryId>, processed: Timestamp) -> Result<(), End> {
+        while let Ok(u) = self.updates.try_recv() {
+            self.absorb(u);
+        }
+        let ts = self.version.ts.max(self.pending_ts).max(processed);
+        let reached = self.awaiting.is_some_and(|t| ts >= t);
+        if self.pending.is_empty() && query_set.is_none() && !reached {
+            return Ok(());
+        }
+        let mut modifications: Vec<Json> = gone.into_iter().map(removed).collect();
+        modifications.extend(std::mem::take(&mut self.pending).iter().map(|(id, o)| o.modification(*id)));
+        let end = StateVersion { query_set: query_set.unwrap_or(self.version.query_set), ts, ..self.version };
+        let message = transition(self.version, end, modifications);
+        self.version = end;
+        if reached {
+            self.awaiting = None;
+        }
+        self.send(message)
+    }
+}
