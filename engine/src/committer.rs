@@ -73,11 +73,14 @@ enum Request {
     Exclusive(ExclusiveJob, oneshot::Sender<Result<serde_json::Value, CommitError>>),
 }
 
+/// The index keys one commit wrote, shared between the OCC log and subscribers.
+pub type WrittenKeys = Arc<Vec<(IndexId, Vec<u8>)>>;
+
 /// A summary of one commit, for subscriptions.
 #[derive(Debug, Clone)]
 pub struct CommitSummary {
     pub ts: Timestamp,
-    pub written_keys: Arc<Vec<(IndexId, Vec<u8>)>>,
+    pub written_keys: WrittenKeys,
     /// Set when anything may have changed (a deploy): every query must re-run.
     pub everything: bool,
 }
@@ -178,7 +181,7 @@ impl Committer {
 struct Worker {
     store: Arc<dyn Persistence>,
     catalog: Arc<RwLock<Catalog>>,
-    recent: VecDeque<(Timestamp, Arc<Vec<(IndexId, Vec<u8>)>>)>,
+    recent: VecDeque<(Timestamp, WrittenKeys)>,
     /// No commit at or below this timestamp is in `recent` any more.
     horizon: Timestamp,
     last_ts: Timestamp,

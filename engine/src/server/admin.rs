@@ -1,4 +1,4 @@
-//! Admin routes: deploying a module set and setting environment variables. Every
+//! Admin routes: deploys, imports, environment variables and metrics. Every
 //! route here requires the admin key.
 
 use super::{bad_request, caller_of, AppState};
@@ -19,13 +19,16 @@ fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), Response> 
     }
 }
 
+/// An admin request's JSON body, after checking the admin key.
+fn admin_body<T: serde::de::DeserializeOwned>(state: &AppState, headers: &HeaderMap, body: &Bytes, what: &str) -> Result<T, Response> {
+    require_admin(state, headers)?;
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("Malformed {what} request: {e}")))
+}
+
 pub async fn deploy(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = require_admin(&state, &headers) {
-        return r;
-    }
-    let request: DeployRequest = match serde_json::from_slice(&body) {
+    let request: DeployRequest = match admin_body(&state, &headers, &body, "deploy") {
         Ok(r) => r,
-        Err(e) => return bad_request(format!("Malformed deploy request: {e}")),
+        Err(r) => return r,
     };
     match state.engine.deploy(request).await {
         Ok(summary) => Json(json!(summary)).into_response(),
@@ -47,12 +50,9 @@ struct EnvRequest {
 }
 
 pub async fn update_env(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = require_admin(&state, &headers) {
-        return r;
-    }
-    let request: EnvRequest = match serde_json::from_slice(&body) {
+    let request: EnvRequest = match admin_body(&state, &headers, &body, "environment variables") {
         Ok(r) => r,
-        Err(e) => return bad_request(format!("Malformed request: {e}")),
+        Err(r) => return r,
     };
     for change in &request.changes {
         let valid = !change.name.is_empty() && change.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -68,12 +68,9 @@ pub async fn update_env(State(state): State<AppState>, headers: HeaderMap, body:
 }
 
 pub async fn import(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = require_admin(&state, &headers) {
-        return r;
-    }
-    let request: ImportRequest = match serde_json::from_slice(&body) {
+    let request: ImportRequest = match admin_body(&state, &headers, &body, "import") {
         Ok(r) => r,
-        Err(e) => return bad_request(format!("Malformed import request: {e}")),
+        Err(r) => return r,
     };
     match state.engine.import(request).await {
         Ok(summary) => Json(json!(summary)).into_response(),
@@ -82,4 +79,12 @@ pub async fn import(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
         Err(e @ ImportError::Failed(_)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
+}
+
+/// Counters for tests and benchmarks.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return r;
+    }
+    Json(json!({ "subscriptionExecutions": state.hub.query_executions() })).into_response()
 }

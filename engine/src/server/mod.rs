@@ -2,6 +2,10 @@
 //! unchanged: function calls under `/api/*`, plus Convect's admin routes
 //! (deploy, environment variables) behind the admin key.
 
+// Handlers return early with a ready `Response` as their error; boxing it would
+// only add noise to every route.
+#![allow(clippy::result_large_err)]
+
 mod admin;
 
 use crate::engine::Engine;
@@ -59,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/update_environment_variables", post(admin::update_env))
         .route("/api/import", post(admin::import))
         .route("/api/{version}/sync", get(sync))
+        .route("/api/convect/metrics", get(admin::metrics))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES));
     let deploy = Router::new().route("/api/deploy", post(admin::deploy)).layer(DefaultBodyLimit::max(MAX_DEPLOY_BYTES));
     Router::new()

@@ -192,16 +192,10 @@ impl Persistence for SqliteStore {
                 self.index_scan_steps.fetch_add(steps, AtomicOrdering::Relaxed);
                 self.index_rows_read.fetch_add(rows.len() as u64, AtomicOrdering::Relaxed);
                 let exhausted = rows.len() < page;
-                let mut last_complete: Option<Vec<u8>> = None;
                 let mut prev: Option<&[u8]> = None;
-                let mut last_key_in_page: Option<&[u8]> = None;
                 for (key, doc_id) in &rows {
-                    last_key_in_page = Some(key);
                     if prev == Some(key.as_slice()) {
                         continue; // an older version of a key already decided
-                    }
-                    if let Some(p) = prev {
-                        last_complete = Some(p.to_vec());
                     }
                     prev = Some(key);
                     if hits.len() == limit {
@@ -213,15 +207,11 @@ impl Persistence for SqliteStore {
                         hits.push(IndexHit { key: key.clone(), doc_id });
                     }
                 }
-                if exhausted {
-                    break;
-                }
-                // The newest version of every key in the page was seen; the last key may have
-                // older versions beyond the page, which we skip by advancing past it.
-                let resume = last_key_in_page.map(|k| k.to_vec()).or(last_complete);
-                match resume {
-                    Some(k) => range = advance(&range, order, &k),
-                    None => break,
+                // Rows come newest-first within a key, so every key in a full page was
+                // decided; its last key's older versions are skipped by resuming after it.
+                match rows.last() {
+                    Some((last, _)) if !exhausted => range = advance(&range, order, last),
+                    _ => break,
                 }
             }
             Ok(hits)

@@ -49,8 +49,8 @@ pub struct SyncHub {
     requests: mpsc::UnboundedSender<Request>,
     processed: watch::Receiver<Timestamp>,
     next_session: Arc<AtomicU64>,
-    /// Query executions since start, for tests and benchmarks.
-    pub executions: Arc<AtomicU64>,
+    /// Subscription query executions since start, for tests and benchmarks.
+    executions: Arc<AtomicU64>,
 }
 
 impl SyncHub {
@@ -101,6 +101,10 @@ impl SyncHub {
 
     pub fn processed(&self) -> watch::Receiver<Timestamp> {
         self.processed.clone()
+    }
+
+    pub fn query_executions(&self) -> u64 {
+        self.executions.load(Ordering::Relaxed)
     }
 }
 

@@ -24,6 +24,8 @@ const OUTBOUND_CAPACITY: usize = 512;
 /// Hub updates waiting for this session.
 const UPDATE_CAPACITY: usize = 256;
 const PING_INTERVAL: Duration = Duration::from_secs(15);
+/// Transitions larger than this go out as `TransitionChunk`s.
+const CHUNK_BYTES: usize = 1 << 20;
 
 struct Done {
     kind: UdfKind,
@@ -44,6 +46,7 @@ struct Session {
     /// A mutation's timestamp the client must be moved to, after its response.
     awaiting: Option<Timestamp>,
     out: mpsc::Sender<Message>,
+    transitions_sent: u64,
     updates: mpsc::Receiver<SessionUpdate>,
     done: mpsc::UnboundedSender<Done>,
 }
@@ -80,6 +83,7 @@ pub async fn serve(socket: WebSocket, engine: Engine, hub: SyncHub, requests: Re
         pending_ts: 0,
         awaiting: None,
         out,
+        transitions_sent: 0,
         updates,
         done,
     };
@@ -115,9 +119,34 @@ pub async fn serve(socket: WebSocket, engine: Engine, hub: SyncHub, requests: Re
 
 impl Session {
     fn send(&self, message: Json) -> Result<(), End> {
+        self.send_text(message.to_string())
+    }
+
+    fn send_text(&self, text: String) -> Result<(), End> {
         self.out
-            .try_send(Message::Text(message.to_string().into()))
+            .try_send(Message::Text(text.into()))
             .map_err(|_| End::Fatal("the client is not reading its messages fast enough".into()))
+    }
+
+    /// Sends a Transition, split into ordered chunks when it is large.
+    fn send_transition(&mut self, message: Json) -> Result<(), End> {
+        let text = message.to_string();
+        self.transitions_sent += 1;
+        if text.len() <= CHUNK_BYTES {
+            return self.send_text(text);
+        }
+        let parts = split_utf8(&text, CHUNK_BYTES);
+        let transition_id = format!("{}-{}", self.id, self.transitions_sent);
+        for (n, chunk) in parts.iter().enumerate() {
+            self.send(json!({
+                "type": "TransitionChunk",
+                "chunk": chunk,
+                "partNumber": n,
+                "totalParts": parts.len(),
+                "transitionId": transition_id,
+            }))?;
+        }
+        Ok(())
     }
 
     async fn on_message(&mut self, text: &str) -> Result<(), End> {
@@ -183,7 +212,7 @@ impl Session {
         }
         self.version.identity = base + 1;
         let start = StateVersion { identity: base, ..self.version };
-        self.send(transition(start, self.version, Vec::new()))
+        self.send_transition(transition(start, self.version, Vec::new()))
     }
 
     fn start_call(&self, kind: UdfKind, request_id: u32, path: String, args: Vec<Json>) {
@@ -255,6 +284,35 @@ impl Session {
         if reached {
             self.awaiting = None;
         }
-        self.send(message)
+        self.send_transition(message)
+    }
+}
+
+/// Splits `text` into pieces of at most `max` bytes, on character boundaries.
+fn split_utf8(text: &str, max: usize) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let cut = rest.floor_char_boundary(max.min(rest.len()));
+        let cut = if cut == 0 { rest.ceil_char_boundary(1) } else { cut };
+        let (part, tail) = rest.split_at(cut);
+        parts.push(part);
+        rest = tail;
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_utf8;
+
+    #[test]
+    fn splits_on_char_boundaries_and_rejoins() {
+        let text = "aé€😀".repeat(1000);
+        for max in [1, 2, 3, 5, 64, 1 << 20] {
+            let parts = split_utf8(&text, max);
+            assert_eq!(parts.concat(), text);
+            assert!(parts.iter().all(|p| p.len() <= max.max(4) && !p.is_empty()));
+        }
     }
 }

@@ -34,6 +34,9 @@ pub enum TxnError {
 
 pub type Result<T> = std::result::Result<T, TxnError>;
 
+/// One scan batch: documents with their index keys, and the range left to scan.
+pub type ScanBatch = (Vec<(Vec<u8>, Document)>, Option<KeyRange>);
+
 fn user<T>(msg: impl Into<String>) -> Result<T> {
     Err(TxnError::User(msg.into()))
 }
@@ -119,7 +122,7 @@ impl Transaction {
         range: &KeyRange,
         order: Order,
         batch: usize,
-    ) -> Result<(Vec<(Vec<u8>, Document)>, Option<KeyRange>)> {
+    ) -> Result<ScanBatch> {
         let hits = self.env.store.scan_index(index.id, range, order, self.snapshot, batch)?;
         let (covered, rest) = split_covered(range, order, hits.len() < batch, hits.last().map(|h| h.key.as_slice()));
         self.reads.record(index.id, covered.clone());
