@@ -318,7 +318,11 @@ impl Worker {
         apply_to_catalog(&mut self.catalog.write().expect("catalog poisoned"), &writes);
         self.last_ts = self.last_ts.max(next_ts);
         if bump {
+            // A deploy can change every query's result, so it gets a timestamp of its
+            // own: clients never see two different states at one timestamp.
+            self.last_ts = next_timestamp(self.last_ts);
             self.deployment_version.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.latest.send_replace(self.last_ts);
             let _ = self.commits.send(Arc::new(CommitSummary::everything(self.last_ts)));
         }
         if !commits.is_empty() {
