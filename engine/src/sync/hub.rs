@@ -10,7 +10,7 @@ use super::protocol::{QueryId, QueryOutcome};
 use crate::committer::CommitSummary;
 use crate::engine::Engine;
 use crate::types::Timestamp;
-use crate::udf::Caller;
+use crate::udf::{Caller, Journal};
 use futures::StreamExt;
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
@@ -32,14 +32,30 @@ pub struct SessionUpdate {
 
 enum Request {
     Register(SessionId, mpsc::Sender<SessionUpdate>),
-    Subscribe { session: SessionId, query_id: QueryId, path: String, args: Json, reply: oneshot::Sender<(QueryOutcome, Timestamp)> },
+    Subscribe { session: SessionId, query_id: QueryId, query: LiveQuery, reply: oneshot::Sender<(QueryOutcome, Timestamp)> },
     Unsubscribe(SessionId, QueryId),
     Disconnect(SessionId),
 }
 
+/// What a client subscribes to: a query, its arguments, and the journal a
+/// reconnecting client hands back so that its pages keep their boundaries.
+#[derive(Debug, Clone)]
+pub struct LiveQuery {
+    pub path: String,
+    pub args: Json,
+    pub journal: Option<String>,
+}
+
+impl LiveQuery {
+    fn key(&self) -> String {
+        format!("{}\u{0}{}\u{0}{}", crate::deployment::normalize_path(&self.path), self.args, self.journal.as_deref().unwrap_or(""))
+    }
+}
+
 struct Subscription {
-    path: String,
-    args: Json,
+    /// The key it was created under (the journal it replays may differ).
+    key: String,
+    query: LiveQuery,
     outcome: QueryOutcome,
     sessions: HashSet<(SessionId, QueryId)>,
 }
@@ -85,9 +101,9 @@ impl SyncHub {
     }
 
     /// Subscribes and returns the current outcome and the timestamp it holds at.
-    pub async fn subscribe(&self, session: SessionId, query_id: QueryId, path: String, args: Json) -> Option<(QueryOutcome, Timestamp)> {
+    pub async fn subscribe(&self, session: SessionId, query_id: QueryId, query: LiveQuery) -> Option<(QueryOutcome, Timestamp)> {
         let (reply, rx) = oneshot::channel();
-        self.requests.send(Request::Subscribe { session, query_id, path, args, reply }).ok()?;
+        self.requests.send(Request::Subscribe { session, query_id, query, reply }).ok()?;
         rx.await.ok()
     }
 
@@ -119,10 +135,6 @@ struct Hub {
     ts: Timestamp,
     processed: watch::Sender<Timestamp>,
     executions: Arc<AtomicU64>,
-}
-
-fn key_of(path: &str, args: &Json) -> String {
-    format!("{}\u{0}{}", crate::deployment::normalize_path(path), args)
 }
 
 impl Hub {
@@ -157,8 +169,8 @@ impl Hub {
             Request::Register(id, tx) => {
                 self.sessions.insert(id, tx);
             }
-            Request::Subscribe { session, query_id, path, args, reply } => {
-                let sub = self.subscription_for(&path, args).await;
+            Request::Subscribe { session, query_id, query, reply } => {
+                let sub = self.subscription_for(query).await;
                 let entry = self.subs.get_mut(&sub).expect("subscription exists");
                 entry.sessions.insert((session, query_id));
                 let _ = reply.send((entry.outcome.clone(), self.ts));
@@ -190,33 +202,38 @@ impl Hub {
         entry.sessions.remove(&(session, query_id));
         if entry.sessions.is_empty() {
             let entry = self.subs.remove(&sub).expect("present");
-            self.by_key.remove(&key_of(&entry.path, &entry.args));
+            self.by_key.remove(&entry.key);
             self.index.remove(sub);
         }
     }
 
     /// The shared subscription for this query, executing it if it is new.
-    async fn subscription_for(&mut self, path: &str, args: Json) -> SubId {
-        let key = key_of(path, &args);
+    async fn subscription_for(&mut self, query: LiveQuery) -> SubId {
+        let key = query.key();
         if let Some(sub) = self.by_key.get(&key) {
             return *sub;
         }
         let sub = self.next_sub;
         self.next_sub += 1;
-        let outcome = self.execute(sub, path, &args, self.ts).await;
-        self.subs.insert(sub, Subscription { path: path.to_owned(), args, outcome, sessions: HashSet::new() });
-        self.by_key.insert(key, sub);
+        let (outcome, journal) = self.execute(sub, &query, self.ts).await;
+        // Later executions replay the journal of the first, keeping page boundaries.
+        let query = LiveQuery { journal: journal.or(query.journal), ..query };
+        self.by_key.insert(key.clone(), sub);
+        self.subs.insert(sub, Subscription { key, query, outcome, sessions: HashSet::new() });
         sub
     }
 
-    async fn execute(&self, sub: SubId, path: &str, args: &Json, ts: Timestamp) -> QueryOutcome {
+    async fn execute(&self, sub: SubId, query: &LiveQuery, ts: Timestamp) -> (QueryOutcome, Option<String>) {
         self.executions.fetch_add(1, Ordering::Relaxed);
-        let (result, reads) = self.engine.query_at(path, args.clone(), Caller::Client, ts).await;
-        self.index.set(sub, reads);
-        match result.value {
-            Ok(value) => QueryOutcome::Updated { value, log_lines: result.log_lines },
-            Err(e) => QueryOutcome::Failed { message: e.message, data: e.data, log_lines: result.log_lines },
-        }
+        let journal = Journal::replaying(query.journal.as_deref());
+        let run = self.engine.query_at(&query.path, query.args.clone(), Caller::Client, ts, journal).await;
+        self.index.set(sub, run.reads);
+        let (result, journal) = (run.result, run.journal);
+        let outcome = match result.value {
+            Ok(value) => QueryOutcome::Updated { value, log_lines: result.log_lines, journal: journal.clone() },
+            Err(e) => QueryOutcome::Failed { message: e.message, data: e.data, log_lines: result.log_lines, journal: journal.clone() },
+        };
+        (outcome, journal)
     }
 
     async fn on_commits(&mut self, batch: Vec<Arc<CommitSummary>>) {
@@ -227,13 +244,11 @@ impl Hub {
             let keys = batch.iter().flat_map(|c| c.written_keys.iter().cloned()).collect();
             self.index.matching(keys).await
         };
-        let jobs: Vec<(SubId, String, Json)> = affected
-            .into_iter()
-            .filter_map(|sub| self.subs.get(&sub).map(|s| (sub, s.path.clone(), s.args.clone())))
-            .collect();
+        let jobs: Vec<(SubId, LiveQuery)> =
+            affected.into_iter().filter_map(|sub| self.subs.get(&sub).map(|s| (sub, s.query.clone()))).collect();
         let this = &*self;
         let results: Vec<(SubId, QueryOutcome)> = futures::stream::iter(jobs)
-            .map(|(sub, path, args)| async move { (sub, this.execute(sub, &path, &args, ts).await) })
+            .map(|(sub, query)| async move { (sub, this.execute(sub, &query, ts).await.0) })
             .buffer_unordered(RERUN_CONCURRENCY)
             .collect()
             .await;
@@ -250,12 +265,16 @@ impl Hub {
         }
         self.ts = ts;
         for (session, changes) in per_session {
-            let delivered = self.sessions.get(&session).map(|tx| tx.try_send(SessionUpdate { ts, changes }).is_ok());
-            if delivered == Some(false) {
-                // A session that cannot keep up is dropped; its client reconnects
-                // and gets a fresh snapshot.
-                tracing::warn!(session, "dropping a session whose update queue is full");
-                self.drop_session(session);
+            let Some(tx) = self.sessions.get(&session) else { continue };
+            match tx.try_send(SessionUpdate { ts, changes }) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // A session that cannot keep up is dropped; its client reconnects
+                    // and gets a fresh snapshot.
+                    tracing::warn!(session, "dropping a session whose update queue is full");
+                    self.drop_session(session);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => self.drop_session(session),
             }
         }
         self.processed.send_replace(ts);

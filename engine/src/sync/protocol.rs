@@ -60,6 +60,8 @@ pub enum QuerySetChange {
         #[serde(rename = "udfPath")]
         udf_path: String,
         args: Vec<Json>,
+        #[serde(default)]
+        journal: Option<String>,
     },
     Remove {
         #[serde(rename = "queryId")]
@@ -88,8 +90,8 @@ impl Serialize for StateVersion {
 /// The outcome of one query, as carried in a Transition.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryOutcome {
-    Updated { value: Json, log_lines: Vec<String> },
-    Failed { message: String, data: Option<Json>, log_lines: Vec<String> },
+    Updated { value: Json, log_lines: Vec<String>, journal: Option<String> },
+    Failed { message: String, data: Option<Json>, log_lines: Vec<String>, journal: Option<String> },
 }
 
 impl QueryOutcome {
@@ -104,12 +106,12 @@ impl QueryOutcome {
 
     pub fn modification(&self, query_id: QueryId) -> Json {
         match self {
-            QueryOutcome::Updated { value, log_lines } => serde_json::json!({
-                "type": "QueryUpdated", "queryId": query_id, "value": value, "logLines": log_lines, "journal": null,
+            QueryOutcome::Updated { value, log_lines, journal } => serde_json::json!({
+                "type": "QueryUpdated", "queryId": query_id, "value": value, "logLines": log_lines, "journal": journal,
             }),
-            QueryOutcome::Failed { message, data, log_lines } => {
+            QueryOutcome::Failed { message, data, log_lines, journal } => {
                 let mut m = serde_json::json!({
-                    "type": "QueryFailed", "queryId": query_id, "errorMessage": message, "logLines": log_lines, "journal": null,
+                    "type": "QueryFailed", "queryId": query_id, "errorMessage": message, "logLines": log_lines, "journal": journal,
                 });
                 if let Some(d) = data {
                     m["errorData"] = d.clone();

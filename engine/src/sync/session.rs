@@ -4,7 +4,7 @@
 //! after a mutation it moves the client to (at least) the mutation's timestamp so
 //! that `await client.mutation(...)` resolves with the write already visible.
 
-use super::hub::{SessionUpdate, SyncHub};
+use super::hub::{LiveQuery, SessionUpdate, SyncHub};
 use super::protocol::{encode_ts, removed, transition, ClientMessage, QueryId, QueryOutcome, QuerySetChange, StateVersion};
 use super::requests::{RequestKey, RequestLog};
 use crate::engine::Engine;
@@ -24,6 +24,9 @@ const OUTBOUND_CAPACITY: usize = 512;
 /// Hub updates waiting for this session.
 const UPDATE_CAPACITY: usize = 256;
 const PING_INTERVAL: Duration = Duration::from_secs(15);
+/// How long a closing session waits for its last messages to be written; a
+/// stalled client is not waited for beyond this.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Transitions larger than this go out as `TransitionChunk`s.
 const CHUNK_BYTES: usize = 1 << 20;
 
@@ -60,7 +63,7 @@ enum End {
 pub async fn serve(socket: WebSocket, engine: Engine, hub: SyncHub, requests: RequestLog) {
     let (mut sink, mut stream) = socket.split();
     let (out, mut out_rx) = mpsc::channel::<Message>(OUTBOUND_CAPACITY);
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(m) = out_rx.recv().await {
             if sink.send(m).await.is_err() {
                 break;
@@ -114,7 +117,11 @@ pub async fn serve(socket: WebSocket, engine: Engine, hub: SyncHub, requests: Re
     }
     hub.disconnect(id);
     drop(s);
-    let _ = writer.await;
+    // Dropping the writer (with its half of the socket) closes the connection even
+    // when the client stopped reading and a write is stuck.
+    if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+        writer.abort();
+    }
 }
 
 impl Session {
@@ -180,9 +187,10 @@ impl Session {
         let mut gone = Vec::new();
         for change in changes {
             match change {
-                QuerySetChange::Add { query_id, udf_path, args } => {
+                QuerySetChange::Add { query_id, udf_path, args, journal } => {
                     let args = args.into_iter().next().unwrap_or(Json::Null);
-                    let Some((outcome, ts)) = self.hub.subscribe(self.id, query_id, udf_path, args).await else {
+                    let query = LiveQuery { path: udf_path, args, journal };
+                    let Some((outcome, ts)) = self.hub.subscribe(self.id, query_id, query).await else {
                         return Err(End::Fatal("the server is shutting down".into()));
                     };
                     self.queries.insert(query_id);

@@ -7,6 +7,7 @@ mod pool;
 mod syscalls;
 
 pub use pool::IsolatePool;
+pub use syscalls::Journal;
 
 use crate::committer::CommitError;
 use crate::deployment::{FunctionMeta, Visibility};
@@ -57,6 +58,14 @@ impl From<JsFailure> for CallError {
     fn from(f: JsFailure) -> Self {
         CallError { message: f.message, data: f.data, is_request_error: false }
     }
+}
+
+/// A live query's execution: its result, what it read, and its journal.
+#[derive(Debug)]
+pub struct LiveRun {
+    pub result: CallResult,
+    pub reads: ReadSet,
+    pub journal: Option<String>,
 }
 
 #[derive(Debug)]
@@ -158,18 +167,18 @@ impl Engine {
             Err(e) => return CallResult::failed(e),
         };
         match f.kind {
-            UdfKind::Query => self.run_query(deployment, f, path, exec, None).await.0,
+            UdfKind::Query => self.run_query(deployment, f, path, exec, None, Journal::default()).await.result,
             UdfKind::Mutation => self.run_mutation(deployment, f, path, exec).await,
             UdfKind::Action => self.run_action(deployment, f, path, exec).await,
         }
     }
 
-    /// Runs a query at `snapshot` and returns what it read, for live queries. A
-    /// call that fails before running reads nothing; it is re-run on a deploy.
-    pub async fn query_at(&self, path: &str, args: Json, caller: Caller, snapshot: Timestamp) -> (CallResult, ReadSet) {
+    /// Runs a live query at `snapshot`, replaying `journal`, and returns what it
+    /// read. A call that fails before running reads nothing; it is re-run on a deploy.
+    pub async fn query_at(&self, path: &str, args: Json, caller: Caller, snapshot: Timestamp, journal: Journal) -> LiveRun {
         match self.prepare(path, Some(UdfKind::Query), args, caller) {
-            Ok((deployment, f, exec)) => self.run_query(deployment, f, path, exec, Some(snapshot)).await,
-            Err(e) => (CallResult::failed(e), ReadSet::default()),
+            Ok((deployment, f, exec)) => self.run_query(deployment, f, path, exec, Some(snapshot), journal).await,
+            Err(e) => LiveRun { result: CallResult::failed(e), reads: ReadSet::default(), journal: None },
         }
     }
 
@@ -187,15 +196,15 @@ impl Engine {
         exec: Execution,
         writable: bool,
         snapshot: Option<Timestamp>,
-    ) -> Result<(crate::runtime::ExecOutcome, Transaction), CallError> {
+        journal: Journal,
+    ) -> Result<(crate::runtime::ExecOutcome, TxnHost), CallError> {
         let env = self.txn_env(deployment);
         let txn = match snapshot {
             Some(ts) => Transaction::begin_at(env, ts, exec.now_ms),
             None => Transaction::begin(env, exec.now_ms),
         };
-        let host = TxnHost::new(txn, writable);
-        let (outcome, host) = self.inner.udf_pool.run(deployment.clone(), move |iso| iso.run(&exec, host)).await?;
-        Ok((outcome, host.txn))
+        let host = TxnHost::new(txn, writable, journal);
+        Ok(self.inner.udf_pool.run(deployment.clone(), move |iso| iso.run(&exec, host)).await?)
     }
 
     async fn run_query(
@@ -205,14 +214,15 @@ impl Engine {
         path: &str,
         exec: Execution,
         snapshot: Option<Timestamp>,
-    ) -> (CallResult, ReadSet) {
-        let (outcome, txn) = match self.run_in_txn(&deployment, exec, false, snapshot).await {
+        journal: Journal,
+    ) -> LiveRun {
+        let (outcome, host) = match self.run_in_txn(&deployment, exec, false, snapshot, journal).await {
             Ok(x) => x,
-            Err(e) => return (CallResult::failed(e), ReadSet::default()),
+            Err(e) => return LiveRun { result: CallResult::failed(e), reads: ReadSet::default(), journal: None },
         };
-        let ts = Some(txn.snapshot());
+        let ts = Some(host.txn.snapshot());
         let value = self.returned(&f, path, outcome.result);
-        (CallResult { value, log_lines: outcome.log_lines, ts }, txn.reads)
+        LiveRun { result: CallResult { value, log_lines: outcome.log_lines, ts }, journal: host.journal.encode(), reads: host.txn.reads }
     }
 
     async fn run_mutation(&self, deployment: Arc<crate::deployment::Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
@@ -222,10 +232,11 @@ impl Engine {
             let mut exec = exec.clone();
             exec.seed = rand::random();
             exec.now_ms = now_ms();
-            let (outcome, txn) = match self.run_in_txn(&deployment, exec, true, None).await {
+            let (outcome, host) = match self.run_in_txn(&deployment, exec, true, None, Journal::default()).await {
                 Ok(x) => x,
                 Err(e) => return CallResult::failed(e),
             };
+            let txn = host.txn;
             let log_lines = outcome.log_lines;
             let value = match self.returned(&f, path, outcome.result) {
                 Ok(v) => v,

@@ -13,8 +13,30 @@ use std::collections::{BTreeMap, HashMap};
 pub struct TxnHost {
     pub txn: Transaction,
     pub writable: bool,
+    pub journal: Journal,
     streams: HashMap<u64, QueryStream>,
     next_stream: u64,
+}
+
+/// Where each `paginate` call of an execution ended, in call order. A live query
+/// replays the journal of its first execution, so that its pages keep their
+/// boundaries (and grow or shrink) as documents come and go.
+#[derive(Debug, Default)]
+pub struct Journal {
+    replay: Vec<String>,
+    recorded: Vec<String>,
+}
+
+impl Journal {
+    pub fn replaying(encoded: Option<&str>) -> Journal {
+        let replay = encoded.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+        Journal { replay, recorded: Vec::new() }
+    }
+
+    /// The journal to hand back to the client, if the execution paginated.
+    pub fn encode(&self) -> Option<String> {
+        (!self.recorded.is_empty()).then(|| Json::from(self.recorded.clone()).to_string())
+    }
 }
 
 impl From<TxnError> for SyscallError {
@@ -32,8 +54,8 @@ fn doc_json(doc: Option<&Document>) -> Json {
 }
 
 impl TxnHost {
-    pub fn new(txn: Transaction, writable: bool) -> Self {
-        TxnHost { txn, writable, streams: HashMap::new(), next_stream: 1 }
+    pub fn new(txn: Transaction, writable: bool, journal: Journal) -> Self {
+        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1 }
     }
 
     fn id_arg(&self, args: &Json, op: &str) -> Result<DocumentId, SyscallError> {
@@ -130,9 +152,11 @@ impl TxnHost {
     fn query_page(&mut self, args: &Json) -> SyscallResult {
         let mut stream = QueryStream::open(&self.txn, &args["query"])?;
         let start = decode_cursor(args["cursor"].as_str())?;
-        let end = decode_cursor(args["endCursor"].as_str())?;
+        let replayed = self.journal.replay.get(self.journal.recorded.len()).map(String::as_str);
+        let end = decode_cursor(args["endCursor"].as_str().or(replayed))?;
         let page_size = args["pageSize"].as_f64().unwrap_or(0.0).max(0.0) as usize;
         if let Cursor::End = start {
+            self.journal.recorded.push(encode_cursor(None));
             return Ok(json!({ "page": [], "isDone": true, "continueCursor": encode_cursor(None), "splitCursor": null, "pageStatus": null }));
         }
         let after = match &start {
@@ -152,12 +176,14 @@ impl TxnHost {
                 None => break,
             }
         }
-        let is_done = stream.exhausted();
-        let cursor = match (&end, is_done) {
-            (Cursor::After(k), _) => encode_cursor(Some(k)),
-            (_, true) => encode_cursor(None),
-            (_, false) => encode_cursor(stream.last_key.as_deref().or(after)),
+        // A page that ends at a cursor is followed by the page that starts there.
+        let (is_done, cursor) = match &end {
+            Cursor::After(k) => (false, encode_cursor(Some(k))),
+            Cursor::End => (true, encode_cursor(None)),
+            Cursor::Start if stream.exhausted() => (true, encode_cursor(None)),
+            Cursor::Start => (false, encode_cursor(stream.last_key.as_deref().or(after))),
         };
+        self.journal.recorded.push(cursor.clone());
         Ok(json!({ "page": page, "isDone": is_done, "continueCursor": cursor, "splitCursor": null, "pageStatus": null }))
     }
 }
