@@ -1,6 +1,6 @@
 // Convect's runtime prelude: evaluated once per JavaScript context, before any user
 // module. It installs console capture, determinism for queries and mutations, a
-// small fetch for actions, and the entry points the Rust side calls. The host
+// fetch for actions, and the entry points the Rust side calls. The host
 // object `__convect_host` (log, asyncOp) is installed by the runtime first.
 (() => {
   "use strict";
@@ -66,68 +66,41 @@
   }
   globalThis.Date = ConvectDate;
 
+  // crypto comes from llrt_crypto, whose random functions always draw from the OS;
+  // queries and mutations get seeded versions of the two that Convex code uses.
+  const cryptoObj = globalThis.crypto;
+  const realGetRandomValues = cryptoObj.getRandomValues;
+  const realRandomUUID = cryptoObj.randomUUID;
+  const seededGetRandomValues = (array) => {
+    if (!ArrayBuffer.isView(array) || array instanceof Float32Array || array instanceof Float64Array || array instanceof DataView) {
+      throw new TypeError("getRandomValues: expected an integer TypedArray");
+    }
+    if (array.byteLength > 65536) throw new Error("QuotaExceededError: The requested length exceeds 65,536 bytes");
+    const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (seeded() * 256) | 0;
+    return array;
+  };
+  const seededRandomUUID = () => {
+    const b = seededGetRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  };
+
   const forbidden = (what) => () => {
     throw new Error(`${what} is not allowed in queries and mutations; call it from an action.`);
   };
 
   // ---- fetch for actions, over the host's HTTP client ----
-  class Headers {
-    constructor(init) {
-      this._h = new Map();
-      if (init instanceof Headers) init.forEach((v, k) => this.set(k, v));
-      else if (Array.isArray(init)) for (const [k, v] of init) this.append(k, v);
-      else if (init) for (const k of Object.keys(init)) this.set(k, init[k]);
-    }
-    get(k) { const v = this._h.get(String(k).toLowerCase()); return v === undefined ? null : v; }
-    set(k, v) { this._h.set(String(k).toLowerCase(), String(v)); }
-    append(k, v) { const key = String(k).toLowerCase(); const old = this._h.get(key); this._h.set(key, old === undefined ? String(v) : `${old}, ${v}`); }
-    has(k) { return this._h.has(String(k).toLowerCase()); }
-    delete(k) { this._h.delete(String(k).toLowerCase()); }
-    forEach(f) { for (const [k, v] of this._h) f(v, k, this); }
-    entries() { return this._h.entries(); }
-    keys() { return this._h.keys(); }
-    values() { return this._h.values(); }
-    [Symbol.iterator]() { return this._h.entries(); }
-  }
-  const utf8 = {
-    encode: (s) => {
-      const out = [];
-      for (const ch of s) {
-        let c = ch.codePointAt(0);
-        if (c < 0x80) out.push(c);
-        else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-        else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-        else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-      }
-      return new Uint8Array(out);
-    },
-  };
-  class Response {
-    constructor(body, init = {}) {
-      this._body = body === undefined || body === null ? "" : String(body);
-      this.status = init.status ?? 200;
-      this.statusText = init.statusText ?? "";
-      this.headers = new Headers(init.headers);
-      this.ok = this.status >= 200 && this.status < 300;
-      this.url = init.url ?? "";
-      this.bodyUsed = false;
-    }
-    _take() {
-      if (this.bodyUsed) throw new TypeError("Body has already been consumed.");
-      this.bodyUsed = true;
-      return this._body;
-    }
-    async text() { return this._take(); }
-    async json() { return JSON.parse(this._take()); }
-    async arrayBuffer() { return utf8.encode(this._take()).buffer; }
-  }
+  // Headers, Request and Response are llrt_fetch's classes, installed by the runtime.
   const fetchImpl = async (input, init = {}) => {
-    const url = typeof input === "string" ? input : (input.href ?? input.url);
+    const req = new Request(input, { method: init.method, headers: init.headers });
     const headers = [];
-    new Headers(init.headers).forEach((v, k) => headers.push([k, v]));
-    const body = init.body === undefined || init.body === null ? null : String(init.body);
+    req.headers.forEach((v, k) => headers.push([k, v]));
+    const body = init.body === undefined || init.body === null ? null : await new Response(init.body).text();
     const res = JSON.parse(
-      await host.asyncOp("convect/fetch", JSON.stringify({ url: String(url), method: init.method ?? "GET", headers, body })),
+      await host.asyncOp("convect/fetch", JSON.stringify({ url: req.url, method: req.method, headers, body })),
     );
     return new Response(res.body, { status: res.status, statusText: res.statusText, headers: res.headers, url: res.url });
   };
@@ -148,19 +121,21 @@
       state = [seed | 0, (seed / 4294967296) | 0, 0x9e3779b9, 0x85ebca6b];
       for (let i = 0; i < 12; i++) seeded();
       Math.random = seeded;
+      cryptoObj.getRandomValues = seededGetRandomValues;
+      cryptoObj.randomUUID = seededRandomUUID;
       globalThis.fetch = forbidden("fetch()");
       globalThis.setTimeout = forbidden("setTimeout()");
       globalThis.setInterval = forbidden("setInterval()");
     } else {
       fixedNow = null;
       Math.random = realRandom;
+      cryptoObj.getRandomValues = realGetRandomValues;
+      cryptoObj.randomUUID = realRandomUUID;
       globalThis.fetch = fetchImpl;
       globalThis.setTimeout = setTimeoutImpl;
       globalThis.setInterval = forbidden("setInterval()");
     }
   };
-  globalThis.Headers = Headers;
-  globalThis.Response = Response;
 
   const describeError = (e) => {
     if (e instanceof Error || (typeof e === "object" && e !== null && "message" in e)) {

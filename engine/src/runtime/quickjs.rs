@@ -4,15 +4,45 @@
 //! become promises that the event loop here settles as the host completes them.
 
 use super::*;
-use rquickjs::loader::{ImportAttributes, Loader, Resolver};
+use rquickjs::loader::{Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::promise::PromiseState;
-use rquickjs::{Context, Ctx, Error, Exception, Function, Module, Object, Persistent, Promise, Runtime, Value};
+use rquickjs::{AsyncContext, AsyncRuntime, Ctx, Error, Exception, Function, Module, Object, Persistent, Promise, Value};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
 
 const PRELUDE: &str = include_str!("prelude.js");
+
+/// Polls a future on this thread until it is ready. The isolate is
+/// single-threaded, so the runtime's lock is never contended, and the futures
+/// that LLRT's modules spawn (e.g. `crypto.subtle.digest`) finish on their first poll.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Synchronous entry into an `AsyncContext`.
+trait EnterSync {
+    fn enter<F, R>(&self, f: F) -> R
+    where
+        F: for<'js> FnOnce(Ctx<'js>) -> R;
+}
+
+impl EnterSync for AsyncContext {
+    fn enter<F, R>(&self, f: F) -> R
+    where
+        F: for<'js> FnOnce(Ctx<'js>) -> R,
+    {
+        block_on(self.with(f))
+    }
+}
 
 type Resolvers = (Persistent<Function<'static>>, Persistent<Function<'static>>);
 
@@ -48,13 +78,7 @@ struct ModuleLoader {
 }
 
 impl Resolver for ModuleLoader {
-    fn resolve<'js>(
-        &mut self,
-        _ctx: &Ctx<'js>,
-        base: &str,
-        name: &str,
-        _attributes: Option<ImportAttributes<'js>>,
-    ) -> rquickjs::Result<String> {
+    fn resolve<'js>(&mut self, _ctx: &Ctx<'js>, base: &str, name: &str) -> rquickjs::Result<String> {
         if self.sources.contains_key(name) {
             return Ok(name.to_owned());
         }
@@ -63,12 +87,7 @@ impl Resolver for ModuleLoader {
 }
 
 impl Loader for ModuleLoader {
-    fn load<'js>(
-        &mut self,
-        ctx: &Ctx<'js>,
-        name: &str,
-        _attributes: Option<ImportAttributes<'js>>,
-    ) -> rquickjs::Result<Module<'js, Declared>> {
+    fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>> {
         let source = self.sources.get(name).ok_or_else(|| Error::new_loading(name))?;
         Module::declare(ctx.clone(), name, source.as_str())
     }
@@ -81,8 +100,8 @@ pub struct Isolate {
     shared: Rc<Shared>,
     completions: mpsc::Receiver<(u64, SyscallResult)>,
     healthy: bool,
-    context: Context,
-    runtime: Runtime,
+    context: AsyncContext,
+    runtime: AsyncRuntime,
 }
 
 impl Drop for Isolate {
@@ -90,7 +109,7 @@ impl Drop for Isolate {
         self.namespaces.clear();
         self.shared.pending.borrow_mut().clear();
         // The interrupt handler holds `shared`; release it before the runtime goes.
-        self.runtime.set_interrupt_handler(None);
+        block_on(self.runtime.set_interrupt_handler(None));
     }
 }
 
@@ -109,11 +128,13 @@ fn failure_from<'js>(ctx: &Ctx<'js>, err: Error) -> JsFailure {
 
 impl Isolate {
     pub fn new(sources: ModuleSources) -> Result<Isolate, JsFailure> {
-        let runtime = Runtime::new().map_err(|e| JsFailure::new(e.to_string()))?;
-        runtime.set_memory_limit(HEAP_LIMIT_BYTES);
-        runtime.set_max_stack_size(4 << 20);
-        runtime.set_loader(ModuleLoader { sources: sources.clone() }, ModuleLoader { sources });
-        let context = Context::full(&runtime).map_err(|e| JsFailure::new(e.to_string()))?;
+        // An AsyncRuntime because LLRT's async functions (crypto.subtle) spawn futures,
+        // which a plain Runtime cannot hold; `drive` polls them.
+        let runtime = AsyncRuntime::new().map_err(|e| JsFailure::new(e.to_string()))?;
+        block_on(runtime.set_memory_limit(HEAP_LIMIT_BYTES));
+        block_on(runtime.set_max_stack_size(4 << 20));
+        block_on(runtime.set_loader(ModuleLoader { sources: sources.clone() }, ModuleLoader { sources }));
+        let context = block_on(AsyncContext::full(&runtime)).map_err(|e| JsFailure::new(e.to_string()))?;
         let (tx, completions) = mpsc::channel();
         let shared = Rc::new(Shared {
             host: RefCell::new(None),
@@ -126,14 +147,14 @@ impl Isolate {
             interrupted: Cell::new(false),
         });
         let watch = shared.clone();
-        runtime.set_interrupt_handler(Some(Box::new(move || {
+        block_on(runtime.set_interrupt_handler(Some(Box::new(move || {
             let over = watch.deadline.get().is_some_and(|d| Instant::now() > d);
             if over {
                 watch.interrupted.set(true);
             }
             over
-        })));
-        context.with(|ctx| install_globals(&ctx, &shared)).map_err(|e| JsFailure::new(format!("prelude: {e}")))?;
+        }))));
+        context.enter(|ctx| install_globals(&ctx, &shared)).map_err(|e| JsFailure::new(format!("prelude: {e}")))?;
         Ok(Isolate { namespaces: HashMap::new(), shared, completions, healthy: true, context, runtime })
     }
 
@@ -143,12 +164,12 @@ impl Isolate {
     }
 
     pub fn heap_bytes(&self) -> i64 {
-        self.runtime.memory_usage().memory_used_size
+        block_on(self.runtime.memory_usage()).memory_used_size
     }
 
     pub fn analyze(&mut self, module: &str) -> Result<ModuleAnalysis, JsFailure> {
         let Isolate { context, namespaces, .. } = self;
-        let text = context.with(|ctx| -> Result<String, JsFailure> {
+        let text = context.enter(|ctx| -> Result<String, JsFailure> {
             let ns = namespace(&ctx, namespaces, module)?;
             let analyze: Function = global_fn(&ctx, "analyze").map_err(|e| failure_from(&ctx, e))?;
             analyze.call((ns,)).map_err(|e| failure_from(&ctx, e))
@@ -194,7 +215,7 @@ impl Isolate {
             "env": &*exec.env,
         })
         .to_string();
-        context.with(|ctx| {
+        context.enter(|ctx| {
             let ns = namespace(&ctx, namespaces, &exec.module)?;
             let invoke: Function = global_fn(&ctx, "invoke").map_err(|e| failure_from(&ctx, e))?;
             let promise: Promise = invoke
@@ -206,7 +227,23 @@ impl Isolate {
 
     fn drive(&mut self, promise: Persistent<Promise<'static>>, exec: &Execution) -> Result<String, JsFailure> {
         loop {
-            let settled = self.context.with(|ctx| -> Result<Option<String>, JsFailure> {
+            // Promise jobs, then the futures LLRT's modules spawned, until neither makes
+            // progress. Jobs run through `Ctx`: rquickjs 0.11's runtime-level
+            // `execute_pending_job` frees the context once too often when a job throws
+            // (fixed in 0.14), so it is only called with an empty job queue, to poll futures.
+            loop {
+                self.context.enter(|ctx| while ctx.execute_pending_job() {});
+                if self.shared.interrupted.get() {
+                    break;
+                }
+                match block_on(self.runtime.execute_pending_job()) {
+                    Ok(false) => break,
+                    Ok(true) => {}
+                    // Not expected with an empty job queue; forgetting avoids the double free.
+                    Err(e) => std::mem::forget(e),
+                }
+            }
+            let settled = self.context.enter(|ctx| -> Result<Option<String>, JsFailure> {
                 while ctx.execute_pending_job() {}
                 let p = promise.clone().restore(&ctx).map_err(|e| failure_from(&ctx, e))?;
                 match p.state() {
@@ -243,7 +280,7 @@ impl Isolate {
 
     fn settle(&self, id: u64, result: SyscallResult) {
         let Some((resolve, reject)) = self.shared.pending.borrow_mut().remove(&id) else { return };
-        self.context.with(|ctx| {
+        self.context.enter(|ctx| {
             let outcome = match result {
                 Ok(json) => resolve.restore(&ctx).and_then(|f| f.call::<_, ()>((json.to_string(),))),
                 Err(e) => make_error(&ctx, &e).and_then(|err| reject.restore(&ctx)?.call::<_, ()>((err,))),
@@ -309,7 +346,28 @@ fn make_error<'js>(ctx: &Ctx<'js>, e: &SyscallError) -> rquickjs::Result<Value<'
     Ok(err.into_value())
 }
 
+/// Web APIs from AWS LLRT's maintained modules for rquickjs.
+fn install_web_apis(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+    llrt_buffer::init(ctx)?; // Buffer, atob, btoa
+    llrt_util::init(ctx)?; // TextEncoder, TextDecoder
+    llrt_url::init(ctx)?; // URL, URLSearchParams
+    llrt_crypto::init(ctx)?; // crypto.getRandomValues, randomUUID, subtle
+    // Headers, Request, Response and FormData, but not llrt_fetch::init: its fetch has
+    // its own HTTP client and tokio; ours goes through the host (prelude.js).
+    let globals = ctx.globals();
+    rquickjs::Class::<llrt_fetch::headers::Headers>::define(&globals)?;
+    rquickjs::Class::<llrt_fetch::request::Request>::define(&globals)?;
+    rquickjs::Class::<llrt_fetch::response::Response>::define(&globals)?;
+    rquickjs::Class::<llrt_fetch::form_data::FormData>::define(&globals)?;
+    fn clone<'js>(ctx: Ctx<'js>, value: Value<'js>, options: rquickjs::prelude::Opt<Object<'js>>) -> rquickjs::Result<Value<'js>> {
+        llrt_utils::clone::structured_clone(&ctx, value, options)
+    }
+    ctx.globals().set("structuredClone", Function::new(ctx.clone(), clone)?)?;
+    Ok(())
+}
+
 fn install_globals<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> rquickjs::Result<()> {
+    install_web_apis(ctx)?;
     let convex = Object::new(ctx.clone())?;
     let s = shared.clone();
     convex.set(
