@@ -82,6 +82,7 @@ impl SyncHub {
             subs: HashMap::new(),
             by_key: HashMap::new(),
             by_session: HashMap::new(),
+            queries_of: HashMap::new(),
             sessions: HashMap::new(),
             next_sub: 1,
             ts: start,
@@ -130,6 +131,8 @@ struct Hub {
     subs: HashMap<SubId, Subscription>,
     by_key: HashMap<String, SubId>,
     by_session: HashMap<(SessionId, QueryId), SubId>,
+    /// Each session's query ids, so a disconnect touches only its own.
+    queries_of: HashMap<SessionId, HashSet<QueryId>>,
     sessions: HashMap<SessionId, mpsc::Sender<SessionUpdate>>,
     next_sub: SubId,
     ts: Timestamp,
@@ -174,11 +177,15 @@ impl Hub {
                 let entry = self.subs.get_mut(&sub).expect("subscription exists");
                 entry.sessions.insert((session, query_id));
                 let _ = reply.send((entry.outcome.clone(), self.ts));
+                self.queries_of.entry(session).or_default().insert(query_id);
                 if let Some(old) = self.by_session.insert((session, query_id), sub) {
                     self.detach(session, query_id, old);
                 }
             }
             Request::Unsubscribe(session, query_id) => {
+                if let Some(set) = self.queries_of.get_mut(&session) {
+                    set.remove(&query_id);
+                }
                 if let Some(sub) = self.by_session.remove(&(session, query_id)) {
                     self.detach(session, query_id, sub);
                 }
@@ -189,10 +196,9 @@ impl Hub {
 
     fn drop_session(&mut self, session: SessionId) {
         self.sessions.remove(&session);
-        let mine: Vec<_> = self.by_session.keys().filter(|(s, _)| *s == session).copied().collect();
-        for key in mine {
-            if let Some(sub) = self.by_session.remove(&key) {
-                self.detach(key.0, key.1, sub);
+        for query_id in self.queries_of.remove(&session).unwrap_or_default() {
+            if let Some(sub) = self.by_session.remove(&(session, query_id)) {
+                self.detach(session, query_id, sub);
             }
         }
     }

@@ -103,7 +103,12 @@ pub async fn serve(socket: WebSocket, engine: Engine, hub: SyncHub, requests: Re
                 Some(u) => { s.absorb(u); s.flush(None, Vec::new(), *processed.borrow()) }
                 None => Err(End::Fatal("the client fell too far behind".into())),
             },
-            _ = processed.changed() => { let ts = *processed.borrow_and_update(); s.flush(None, Vec::new(), ts) }
+            // Only a session waiting to move its client past a mutation needs the
+            // processed timestamp; waking every idle session per commit is O(clients).
+            _ = processed.changed(), if s.awaiting.is_some() => {
+                let ts = *processed.borrow_and_update();
+                s.flush(None, Vec::new(), ts)
+            }
             Some(d) = done_rx.recv() => s.on_done(d, *processed.borrow()),
             _ = ping.tick() => s.send(json!({ "type": "Ping" })),
         };
