@@ -105,3 +105,13 @@ fn clock_ticks() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| command_output("getconf", &["CLK_TCK"], Path::new("/")).parse().unwrap_or(100.0))
 }
+
+/// The machine-wide count of connections dropped because a listen queue was
+/// full (`TcpExt ListenOverflows` in /proc/net/netstat).
+pub fn listen_overflows() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut tcp_ext = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (tcp_ext.next()?, tcp_ext.next()?);
+    let i = names.split_whitespace().position(|n| n == "ListenOverflows")?;
+    values.split_whitespace().nth(i)?.parse().ok()
+}

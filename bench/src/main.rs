@@ -3,8 +3,14 @@
 //! on a fresh data directory, deploys `bench/fixture`, and times single-document
 //! insert mutations through the full HTTP path at several client concurrencies,
 //! beside raw rusqlite inserts with the same durability settings, in one run.
+//! `convect-bench live` measures live queries over the WebSocket sync protocol:
+//! write-to-subscriber latency at 1 to 10,000 subscribers beside HTTP round
+//! trips, query re-executions per write, and server memory per connection and
+//! per subscription.
 
 mod doc;
+mod live;
+mod live_report;
 mod load;
 mod machine;
 mod plan;
@@ -12,6 +18,7 @@ mod rawsqlite;
 mod report;
 mod server;
 mod stats;
+mod ws;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -37,6 +44,8 @@ struct Cli {
 enum Bench {
     /// Single-document insert mutations/s over HTTP, and raw SQLite inserts/s
     Inserts(InsertsArgs),
+    /// Live queries over WebSocket: fan-out latency, executions per write, memory per connection
+    Live(live::LiveArgs),
 }
 
 #[derive(clap::Args)]
@@ -172,13 +181,77 @@ async fn inserts(args: InsertsArgs) -> Result<()> {
     Ok(())
 }
 
+/// Raises this process's soft open-files limit to the hard limit (the server
+/// started later inherits it) and checks that `needed` descriptors fit.
+fn raise_open_files(needed: u64) -> Result<()> {
+    let (soft, hard) = rlimit::Resource::NOFILE.get().context("reading RLIMIT_NOFILE")?;
+    let raised = rlimit::increase_nofile_limit(hard).context("raising RLIMIT_NOFILE")?;
+    println!("open-files limit: {soft} -> {raised} (hard limit {hard})");
+    if raised < needed {
+        bail!("{needed} open files are needed but the hard limit is {hard}: raise it (ulimit -Hn) or pass a smaller --clients");
+    }
+    Ok(())
+}
+
+/// Starts and prepares the server, measures live queries, and stops it (also on error).
+async fn measure_live(bin: &Path, repo: &Path, work: &Path, args: &live::LiveArgs) -> Result<live::LiveResults> {
+    let functions = work.join("convex");
+    copy_fixture(repo, &functions)?;
+    let server = Server::start(bin, &work.join("data")).await?;
+    let results = match server.deploy(bin, &functions).await {
+        Ok(()) => live::run(&server, args).await,
+        Err(e) => Err(e),
+    };
+    if results.is_err() {
+        eprintln!("server output (last lines):\n{}", server.log_tail());
+    }
+    server.stop().await?;
+    results
+}
+
+async fn live_bench(args: live::LiveArgs) -> Result<()> {
+    let repo = repo_root();
+    let bin = convect_bin(&repo)?;
+    // Each client is one socket here and one in the server, plus files and listeners.
+    raise_open_files(args.clients as u64 + 256)?;
+    let tmp = repo.join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    let work = tempfile::Builder::new().prefix("bench-live-").tempdir_in(&tmp)?;
+    let started = Instant::now();
+    let load_before = machine::load_average();
+    let results = measure_live(&bin, &repo, work.path(), &args).await.context("benchmark failed")?;
+    let machine = machine::Machine::detect(&repo, work.path(), load_before);
+    println!("{}", live_report::latency_table(&results));
+    println!("{}", live_report::baseline_table(&results));
+    println!("{}", live_report::executions_table(&results));
+    println!("{}", live_report::write_cost_table(&results));
+    println!("{}", live_report::memory_table(&results));
+    println!("{}", live_report::interpretation(&results, &args, &machine));
+    println!("(total {:.0} s)", started.elapsed().as_secs_f64());
+    if !args.no_write {
+        let path = repo.join("BENCHMARKS.md");
+        let section = live_report::section(&machine, &results, &args);
+        report::write_between(&path, live_report::BEGIN, live_report::END, &section)?;
+        println!("updated {}", path.display());
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Into::into).and_then(|rt| {
-        match cli.command {
-            Bench::Inserts(args) => rt.block_on(inserts(args)),
-        }
-    });
+    let result = match cli.command {
+        Bench::Inserts(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(inserts(args))),
+        // Thousands of clients read their sockets in parallel, as separate browsers would.
+        Bench::Live(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(live_bench(args))),
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -62,14 +62,30 @@ pub async fn start(args: ServeArgs) -> Result<Server> {
     let engine = Engine::open(&args.data.join("convect.sqlite3"))?;
     let app = router(AppState::new(engine, admin_key.clone()));
     let addr = format!("{}:{}", args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = listen(&addr).with_context(|| format!("binding {addr}"))?;
     let _ = args.site_port;
     println!("Convect is serving {} on http://{addr}", args.data.display());
+    // Small protocol frames must not wait for delayed ACKs (Nagle).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let finished = tokio::spawn(async move {
         axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
         Ok(())
     });
     Ok(Server { url: format!("http://{addr}"), admin_key, finished })
+}
+
+/// Pending connections the kernel queues for us; the default 128 overflows when
+/// thousands of clients reconnect at once after a restart.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: &str) -> Result<tokio::net::TcpListener> {
+    let addr: std::net::SocketAddr = addr.parse().with_context(|| format!("invalid address {addr}"))?;
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket.listen(LISTEN_BACKLOG)?)
 }
 
 pub async fn run(args: ServeArgs) -> Result<()> {
