@@ -88,6 +88,23 @@ pub struct FanOut {
     pub bench_cpu: Duration,
 }
 
+impl FanOut {
+    fn new(label: String, subscribers: usize, shared: bool) -> FanOut {
+        FanOut {
+            label,
+            subscribers,
+            shared,
+            writes: 0,
+            deliveries: Vec::new(),
+            last: Vec::new(),
+            lost: 0,
+            slowest: None,
+            server_cpu: Duration::ZERO,
+            bench_cpu: Duration::ZERO,
+        }
+    }
+}
+
 pub struct Executions {
     pub label: String,
     pub writes: usize,
@@ -334,18 +351,7 @@ impl Live<'_> {
     /// Times `writes` writes to `key`, each awaited by `subscribers`, with
     /// `queries` HTTP query round trips of the same key after each.
     async fn fan_out(&mut self, label: String, subscribers: Range<usize>, writes: usize, queries: usize, key: impl Fn(usize) -> String) -> Result<FanOut> {
-        let mut out = FanOut {
-            label,
-            subscribers: subscribers.len(),
-            shared: true,
-            writes: 0,
-            deliveries: Vec::new(),
-            last: Vec::new(),
-            lost: 0,
-            slowest: None,
-            server_cpu: Duration::ZERO,
-            bench_cpu: Duration::ZERO,
-        };
+        let mut out = FanOut::new(label, subscribers.len(), true);
         let server_pid = self.pid.to_string();
         let cpu = || (cpu_time(&server_pid).unwrap_or_default(), cpu_time("self").unwrap_or_default());
         let started = Instant::now();
@@ -436,18 +442,7 @@ impl Live<'_> {
         let mut rng = rand::rng();
         let targets: Vec<usize> = (0..args.distinct_writes).map(|_| rng.random_range(0..n)).collect();
         let before = self.executions().await?;
-        let mut one_of_n = FanOut {
-            label: format!("1 of {} clients, each on its own key", thousands(n)),
-            subscribers: 1,
-            shared: false,
-            writes: 0,
-            deliveries: Vec::new(),
-            last: Vec::new(),
-            lost: 0,
-            slowest: None,
-            server_cpu: Duration::ZERO,
-            bench_cpu: Duration::ZERO,
-        };
+        let mut one_of_n = FanOut::new(format!("1 of {} clients, each on its own key", thousands(n)), 1, false);
         let started = Instant::now();
         for &t in &targets {
             if started.elapsed() > PHASE_DEADLINE {

@@ -333,9 +333,7 @@ cargo build --release -p convect-cli -p convect-bench
 cargo run --release -p convect-bench -- live           # add --no-write to leave this file alone; --help for the counts
 ```
 
-**Machine.** {cpus} CPUs ({cpu}), {ram} RAM, Linux {kernel}, data on {fs}. \
-Measured {date} at commit {commit}; 1-minute load average {load_before} before and {load_after} after the run \
-(above 0 means other processes competed for the CPUs and the disk).
+{machine}
 
 Write-to-subscriber latency (subscribers watch `items:byKey` of the key `{HOT}`, or each its own key in the last row):
 
@@ -354,15 +352,7 @@ Server memory:
 {END}
 ",
         setup = setup_text(r, args),
-        cpus = machine.cpus,
-        cpu = machine.cpu_model,
-        ram = machine.ram,
-        kernel = machine.kernel,
-        fs = machine.filesystem,
-        date = machine.date,
-        commit = machine.commit,
-        load_before = machine.load.0,
-        load_after = machine.load.1,
+        machine = crate::report::machine_paragraph(machine),
         latency = latency_table(r),
         baseline = baseline_table(r),
         executions = executions_table(r),

@@ -107,6 +107,16 @@ pub fn interpretation(results: &[Measurement], machine: &Machine) -> String {
 }
 
 /// The whole generated section of BENCHMARKS.md.
+/// The paragraph every section opens its figures with: where and when they were measured.
+pub fn machine_paragraph(m: &Machine) -> String {
+    format!(
+        "**Machine.** {} CPUs ({}), {} RAM, Linux {}, data on {}. \
+Measured {} at commit {}; 1-minute load average {} before and {} after the run \
+(above 0 means other processes competed for the CPUs and the disk).",
+        m.cpus, m.cpu_model, m.ram, m.kernel, m.filesystem, m.date, m.commit, m.load.0, m.load.1
+    )
+}
+
 pub fn section(machine: &Machine, results: &[Measurement], setup: &str) -> String {
     format!(
         "{BEGIN}
@@ -124,23 +134,13 @@ cargo run --release -p convect-bench -- inserts        # add --no-write to leave
 
 (`CONVECT_BIN` overrides the server binary, default `target/release/convect`.)
 
-**Machine.** {cpus} CPUs ({cpu}), {ram} RAM, Linux {kernel}, data on {fs}. \
-Measured {date} at commit {commit}; 1-minute load average {load_before} before and {load_after} after the run \
-(above 0 means other processes competed for the CPUs and the disk).
+{machine}
 
 {table}
 {interpretation}
 {END}
 ",
-        cpus = machine.cpus,
-        cpu = machine.cpu_model,
-        ram = machine.ram,
-        kernel = machine.kernel,
-        fs = machine.filesystem,
-        date = machine.date,
-        commit = machine.commit,
-        load_before = machine.load.0,
-        load_after = machine.load.1,
+        machine = machine_paragraph(machine),
         table = table(results),
         interpretation = interpretation(results, machine),
     )
