@@ -5,6 +5,7 @@
 
 use crate::committer::CommitError;
 use crate::engine::Engine;
+use crate::query::QueryStream;
 use crate::storage::KeyRange;
 use crate::txn::{Transaction, TxnError};
 use crate::types::{Document, Order};
@@ -67,8 +68,8 @@ impl Engine {
         let mut txn = Transaction::begin(self.txn_env(&deployment), now);
         let failed = |e: TxnError| ImportError::Failed(e.to_string());
         let mut existing = match &req.upsert_by {
-            Some(field) => existing_by_field(&mut txn, &req.table, field).map_err(failed)?,
-            None => HashMap::new(),
+            Some(field) => Existing::new(&mut txn, &req.table, field).map_err(failed)?,
+            None => Existing::default(),
         };
         let mut summary = ImportSummary::default();
         for (index, json) in req.documents.iter().enumerate() {
@@ -80,20 +81,28 @@ impl Engine {
                 Some(field) => Some(doc.get(field).cloned().ok_or_else(|| record(format!("missing the upsert key field `{field}`")))?),
                 None => None,
             };
-            match key.and_then(|k| existing.get(&k).cloned()) {
-                Some(old) if user_fields(&old) == doc => summary.unchanged += 1,
+            let found = match &key {
+                Some(k) => existing.get(&mut txn, k).map_err(failed)?,
+                None => None,
+            };
+            let written = match found {
+                Some(old) if user_fields(&old) == doc => {
+                    summary.unchanged += 1;
+                    continue;
+                }
                 Some(old) => {
                     txn.replace(old.id, doc).map_err(|e| record(e.to_string()))?;
                     summary.updated += 1;
+                    old.id
                 }
                 None => {
-                    let key = req.upsert_by.as_ref().and_then(|f| doc.get(f).cloned());
-                    let id = txn.insert(&req.table, doc).map_err(|e| record(e.to_string()))?;
-                    if let (Some(k), Some(d)) = (key, txn.get(id).map_err(failed)?) {
-                        existing.insert(k, d); // a repeated key later in the batch updates this one
-                    }
                     summary.inserted += 1;
+                    txn.insert(&req.table, doc).map_err(|e| record(e.to_string()))?
                 }
+            };
+            // A repeated key later in the batch compares against this version.
+            if let (Some(k), Some(d)) = (key, txn.get(written).map_err(failed)?) {
+                existing.remember(k, d);
             }
         }
         Ok((txn, summary))
@@ -104,20 +113,57 @@ fn user_fields(doc: &Document) -> BTreeMap<String, Value> {
     doc.value.iter().filter(|(k, _)| *k != "_id" && *k != "_creationTime").map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-/// Existing documents of `table` keyed by `field`, read in the transaction.
-fn existing_by_field(txn: &mut Transaction, table: &str, field: &str) -> Result<HashMap<Value, Document>, TxnError> {
-    let Some(number) = txn.catalog().table_number(table) else { return Ok(HashMap::new()) };
-    let Some(index) = txn.catalog().index(number, crate::catalog::BY_ID).cloned() else { return Ok(HashMap::new()) };
-    let mut out = HashMap::new();
-    let mut range = Some(KeyRange::all());
-    while let Some(r) = range {
-        let (docs, rest) = txn.scan(&index, &r, Order::Asc, 1024)?;
-        for (_, doc) in docs {
-            if let Some(v) = doc.value.get(field).cloned() {
-                out.insert(v, doc);
-            }
+/// How an upsert finds the existing document with a key: through an index that
+/// starts with the key field (reading only the documents involved), or else by
+/// reading the whole table once.
+#[derive(Default)]
+struct Existing {
+    index: Option<(String, String)>,
+    known: HashMap<Value, Document>,
+}
+
+impl Existing {
+    fn new(txn: &mut Transaction, table: &str, field: &str) -> Result<Existing, TxnError> {
+        let catalog = txn.catalog();
+        let Some(number) = catalog.table_number(table) else { return Ok(Existing::default()) };
+        let index = catalog.indexes(number).iter().find(|i| i.fields.first().map(String::as_str) == Some(field)).map(|i| i.name.clone());
+        drop(catalog);
+        if let Some(name) = index {
+            return Ok(Existing { index: Some((format!("{table}.{name}"), field.to_owned())), known: HashMap::new() });
         }
-        range = rest;
+        let mut known = HashMap::new();
+        let by_id = txn.catalog().index(number, crate::catalog::BY_ID).cloned();
+        let mut range = by_id.as_ref().map(|_| KeyRange::all());
+        while let (Some(index), Some(r)) = (&by_id, range) {
+            let (docs, rest) = txn.scan(index, &r, Order::Asc, 1024)?;
+            for (_, doc) in docs {
+                if let Some(v) = doc.value.get(field).cloned() {
+                    known.insert(v, doc);
+                }
+            }
+            range = rest;
+        }
+        Ok(Existing { index: None, known })
     }
-    Ok(out)
+
+    fn get(&mut self, txn: &mut Transaction, key: &Value) -> Result<Option<Document>, TxnError> {
+        if let Some(doc) = self.known.get(key) {
+            return Ok(Some(doc.clone()));
+        }
+        let Some((index, field)) = &self.index else { return Ok(None) };
+        let query = serde_json::json!({
+            "source": { "type": "IndexRange", "indexName": index, "order": "asc",
+                        "range": [{ "type": "Eq", "fieldPath": field, "value": key.to_json() }] },
+            "operators": [{ "limit": 1 }],
+        });
+        let found = QueryStream::open(txn, &query)?.next(txn)?;
+        if let Some(doc) = &found {
+            self.known.insert(key.clone(), doc.clone());
+        }
+        Ok(found)
+    }
+
+    fn remember(&mut self, key: Value, doc: Document) {
+        self.known.insert(key, doc);
+    }
 }
