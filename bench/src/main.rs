@@ -159,13 +159,18 @@ fn setup_text(args: &InsertsArgs) -> String {
     )
 }
 
+/// A fresh directory for the server's data and the fixture, inside the
+/// repository so that the bundler finds node_modules/convex.
+fn work_dir(repo: &Path, prefix: &str) -> Result<tempfile::TempDir> {
+    let tmp = repo.join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    Ok(tempfile::Builder::new().prefix(prefix).tempdir_in(&tmp)?)
+}
+
 async fn inserts(args: InsertsArgs) -> Result<()> {
     let repo = repo_root();
     let bin = convect_bin(&repo)?;
-    let tmp = repo.join("tmp");
-    std::fs::create_dir_all(&tmp)?;
-    // Inside the repository so that the bundler finds node_modules/convex.
-    let work = tempfile::Builder::new().prefix("bench-").tempdir_in(&tmp)?;
+    let work = work_dir(&repo, "bench-")?;
     let started = Instant::now();
     let load_before = machine::load_average();
     let results = measure(&bin, &repo, work.path(), &args).await.context("benchmark failed")?;
@@ -214,9 +219,7 @@ async fn live_bench(args: live::LiveArgs) -> Result<()> {
     let bin = convect_bin(&repo)?;
     // Each client is one socket here and one in the server, plus files and listeners.
     raise_open_files(args.clients as u64 + 256)?;
-    let tmp = repo.join("tmp");
-    std::fs::create_dir_all(&tmp)?;
-    let work = tempfile::Builder::new().prefix("bench-live-").tempdir_in(&tmp)?;
+    let work = work_dir(&repo, "bench-live-")?;
     let started = Instant::now();
     let load_before = machine::load_average();
     let results = measure_live(&bin, &repo, work.path(), &args).await.context("benchmark failed")?;

@@ -132,10 +132,6 @@ impl Committer {
         *self.latest.borrow()
     }
 
-    pub fn watch_latest(&self) -> watch::Receiver<Timestamp> {
-        self.latest.clone()
-    }
-
     /// Resolves once commits up to `ts` are visible to new snapshots.
     pub async fn wait_for(&self, ts: Timestamp) {
         let mut latest = self.latest.clone();

@@ -19,15 +19,6 @@ pub struct Document {
     pub value: BTreeMap<String, Value>,
 }
 
-impl Document {
-    pub fn creation_time(&self) -> f64 {
-        match self.value.get("_creationTime") {
-            Some(Value::Float64(t)) => *t,
-            _ => 0.0,
-        }
-    }
-}
-
 /// Scan direction over an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {

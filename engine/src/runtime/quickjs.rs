@@ -163,10 +163,6 @@ impl Isolate {
         self.healthy
     }
 
-    pub fn heap_bytes(&self) -> i64 {
-        block_on(self.runtime.memory_usage()).memory_used_size
-    }
-
     pub fn analyze(&mut self, module: &str) -> Result<ModuleAnalysis, JsFailure> {
         let Isolate { context, namespaces, .. } = self;
         let text = context.enter(|ctx| -> Result<String, JsFailure> {

@@ -120,7 +120,6 @@ pub trait Persistence: Send + Sync + 'static {
     ) -> Result<Vec<IndexHit>>;
     fn count_index(&self, index: IndexId, ts: Timestamp) -> Result<u64>;
     fn module_source(&self, hash: &str) -> Result<Option<String>>;
-    fn has_modules(&self, hashes: &[String]) -> Result<Vec<bool>>;
     /// Applies catalog writes and commits in one durable transaction.
     fn write(&self, catalog: &[CatalogWrite], commits: &[CommitRecord]) -> Result<()>;
 }

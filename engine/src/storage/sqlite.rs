@@ -236,12 +236,6 @@ impl Persistence for SqliteStore {
         })
     }
 
-    fn has_modules(&self, hashes: &[String]) -> Result<Vec<bool>> {
-        self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT 1 FROM modules WHERE hash = ?1")?;
-            hashes.iter().map(|h| Ok(stmt.exists([h])?)).collect()
-        })
-    }
 
     fn write(&self, catalog: &[CatalogWrite], commits: &[CommitRecord]) -> Result<()> {
         let mut conn = self.writer.lock().expect("writer poisoned");

@@ -317,10 +317,6 @@ impl Transaction {
         commit.reads = self.reads;
         commit
     }
-
-    pub fn is_read_only(&self) -> bool {
-        self.writes.is_empty()
-    }
 }
 
 pub fn by_id_key(id: &DocumentId) -> Vec<u8> {

@@ -27,17 +27,9 @@ impl ReadSet {
         &self.intervals
     }
 
-    pub fn extend(&mut self, other: ReadSet) {
-        self.intervals.extend(other.intervals);
-    }
-
     /// Whether a write of `key` in `index` could change what was read.
     pub fn overlaps(&self, index: IndexId, key: &[u8]) -> bool {
         self.intervals.iter().any(|(i, r)| *i == index && r.contains(key))
-    }
-
-    pub fn len(&self) -> usize {
-        self.intervals.len()
     }
 
     pub fn is_empty(&self) -> bool {
