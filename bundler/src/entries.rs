@@ -6,8 +6,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::directive::has_use_node;
 use crate::error::{io_error, BundleError};
-use crate::module_set::ModuleKind;
+use crate::module_set::{Environment, ModuleKind};
 
 /// Extensions the Convex CLI accepts for entry points.
 const ENTRY_EXTENSIONS: &[&str] = &[".js", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".cts", ".jsx"];
@@ -18,6 +19,16 @@ pub(crate) struct Entry {
     /// Forward-slash path relative to the functions folder.
     pub relative: String,
     pub kind: ModuleKind,
+    pub environment: Environment,
+}
+
+impl Entry {
+    /// The module the bundler emits for this entry: esbuild writes every
+    /// entry as `.js`, whatever its source extension.
+    pub fn output_path(&self) -> String {
+        let stem = self.relative.rsplit_once('.').map_or(self.relative.as_str(), |(stem, _)| stem);
+        format!("{stem}.js")
+    }
 }
 
 /// Lists the entry points under `root` in a stable (sorted) order.
@@ -36,11 +47,12 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<Entry>) -> Result<(), BundleErro
                 walk(&path, &format!("{relative}/"), out)?;
             }
         } else if file_type.is_file() {
-            if let Some(kind) = classify(&path, &relative, &name)? {
+            if let Some((kind, environment)) = classify(&path, &relative, &name)? {
                 out.push(Entry {
                     path,
                     relative,
                     kind,
+                    environment,
                 });
             }
         }
@@ -69,7 +81,7 @@ fn skip_dir(path: &Path, relative: &str, name: &str) -> bool {
         || path.join("convex.config.ts").exists()
 }
 
-fn classify(path: &Path, relative: &str, name: &str) -> Result<Option<ModuleKind>, BundleError> {
+fn classify(path: &Path, relative: &str, name: &str) -> Result<Option<(ModuleKind, Environment)>, BundleError> {
     if relative.starts_with("_deps/") {
         return Err(BundleError::ReservedFolder {
             path: path.to_path_buf(),
@@ -83,17 +95,26 @@ fn classify(path: &Path, relative: &str, name: &str) -> Result<Option<ModuleKind
         return Ok(None);
     }
     let top_level = !relative.contains('/');
-    if let Some(kind) = special_kind(name, top_level) {
-        return Ok(kind);
-    }
-    // `foo.test.ts`, `foo.d.ts`, `convex.config.ts` are never functions.
-    if name.matches('.').count() > 1 || relative.contains(' ') {
+    let kind = match special_kind(name, top_level) {
+        Some(None) => return Ok(None),
+        Some(Some(kind)) => kind,
+        // `foo.test.ts`, `foo.d.ts`, `convex.config.ts` are never functions.
+        None if name.matches('.').count() > 1 || relative.contains(' ') => return Ok(None),
+        None => ModuleKind::Function,
+    };
+    let text = fs::read_to_string(path).map_err(io_error(path))?;
+    if kind == ModuleKind::Function && is_typescript(name) && !looks_like_module(&text) {
         return Ok(None);
     }
-    if is_typescript(name) && !looks_like_module(path)? {
-        return Ok(None);
+    if !has_use_node(&text) {
+        return Ok(Some((kind, Environment::Isolate)));
     }
-    Ok(Some(ModuleKind::Function))
+    if kind != ModuleKind::Function {
+        return Err(BundleError::NodeNotAllowed {
+            relative: relative.to_string(),
+        });
+    }
+    Ok(Some((kind, Environment::Node)))
 }
 
 /// Kinds decided by name alone: `Some(None)` means "never an entry point".
@@ -119,10 +140,9 @@ fn is_typescript(name: &str) -> bool {
 /// TypeScript treats a file without `import`/`export` as a script whose
 /// declarations are global; the Convex CLI skips such files to avoid
 /// confusing type errors, and so do we.
-fn looks_like_module(path: &Path) -> Result<bool, BundleError> {
-    let text = fs::read_to_string(path).map_err(io_error(path))?;
-    Ok(text.lines().any(|line| {
+fn looks_like_module(text: &str) -> bool {
+    text.lines().any(|line| {
         let line = line.trim_start();
         line.starts_with("import") || line.starts_with("export")
-    }))
+    })
 }

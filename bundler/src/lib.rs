@@ -1,34 +1,48 @@
-//! Turns a Convex functions folder into a [`ModuleSet`]: every reachable
-//! module as plain ES module JavaScript whose import specifiers are canonical
-//! module names, so the runtime's module loader is a map lookup; and writes
-//! the `_generated` files a Convex project type-checks against.
+//! Turns a Convex functions folder into a [`ModuleSet`]: the ES modules a
+//! deployment ships, bundled by esbuild exactly as the official Convex CLI
+//! bundles them (one build for Convex's runtime, one for `"use node"` files),
+//! and writes the `_generated` files a Convex project type-checks against.
 //!
-//! Contract with the runtime: an import specifier in a module of the set *is*
-//! the `path` of the imported module, whatever module imports it; the loader
-//! resolves `(importer, specifier)` to `specifier` and looks it up in the set.
-//! The naming rules are documented in `src/names.rs`.
+//! Contract with the runtime: modules import each other with relative
+//! specifiers (`./_deps/ABC.js`), resolved against the importing module's
+//! path; entry modules are named after their source file with a `.js`
+//! extension (`dir/file.ts` becomes `dir/file.js`).
 
 mod codegen;
-mod compile;
+mod directive;
 mod entries;
 mod error;
-mod graph;
+mod esbuild;
 mod module_set;
-mod names;
-mod resolve;
-mod rewrite;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use error::{BundleError, ImportProblem, Location};
-pub use module_set::{Module, ModuleKind, ModuleSet};
+use entries::Entry;
+use esbuild::Esbuild;
+pub use error::BundleError;
+pub use module_set::{Environment, Module, ModuleKind, ModuleSet};
 
-/// Compiles the functions folder `functions_dir` and everything it imports.
+/// Bundles the functions folder `functions_dir` and everything it imports.
 ///
-/// Packages are looked up in `node_modules` folders from the functions folder
-/// upwards, as Node does.
+/// Packages, and esbuild itself, are looked up in `node_modules` folders from
+/// the functions folder upwards, as Node does.
 pub fn bundle(functions_dir: &Path) -> Result<ModuleSet, BundleError> {
-    graph::build(&canonical_dir(functions_dir)?)
+    let root = canonical_dir(functions_dir)?;
+    let entries = entries::discover(&root)?;
+    let esbuild = Esbuild::locate(&root)?;
+    let mut modules = Vec::new();
+    for environment in [Environment::Isolate, Environment::Node] {
+        let chosen: Vec<&Entry> = entries.iter().filter(|e| e.environment == environment).collect();
+        let kinds: HashMap<String, ModuleKind> = chosen.iter().map(|e| (e.output_path(), e.kind)).collect();
+        let paths: Vec<&Path> = chosen.iter().map(|e| e.path.as_path()).collect();
+        for output in esbuild.bundle(&root, &paths, environment)? {
+            let kind = kinds.get(&output.path).copied().unwrap_or(ModuleKind::Dependency);
+            modules.push(Module::new(output.path, output.source, kind, environment));
+        }
+    }
+    modules.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(ModuleSet { modules })
 }
 
 /// Writes `_generated/{server.js,server.d.ts,api.js,api.d.ts,dataModel.d.ts}`

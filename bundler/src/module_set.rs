@@ -29,18 +29,30 @@ pub struct Module {
     /// blake3 hex digest of `source`.
     pub hash: String,
     pub kind: ModuleKind,
+    pub environment: Environment,
 }
 
 impl Module {
-    pub fn new(path: String, source: String, kind: ModuleKind) -> Self {
+    pub fn new(path: String, source: String, kind: ModuleKind, environment: Environment) -> Self {
         let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
         Self {
             path,
             source,
             hash,
             kind,
+            environment,
         }
     }
+}
+
+/// Where a module runs: Convect's embedded runtime, or Node.js for files that
+/// begin with the `"use node"` directive. Named as Convex names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Isolate,
+    Node,
 }
 
 /// What the engine should do with a module: entry points (everything but

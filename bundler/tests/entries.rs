@@ -3,7 +3,7 @@
 mod common;
 
 use common::{paths, Project};
-use convect_bundler::{BundleError, ModuleKind};
+use convect_bundler::{BundleError, Environment, ModuleKind};
 
 const MODULE: &str = "export const x = 1;\n";
 
@@ -79,20 +79,19 @@ fn nested_special_names_are_ordinary_functions() {
 }
 
 #[test]
-fn imported_non_entry_files_are_dependencies() {
+fn code_shared_by_entries_is_a_dependency_chunk() {
     let project = Project::new();
     project
-        .file(
-            "a.ts",
-            "import { helper } from \"./helpers/x.test\";\nexport const a = helper;\n",
-        )
-        .file("helpers/x.test.ts", "export const helper = 2;\n");
+        .file("a.ts", "import { helper } from \"./helpers/x.test\";\nexport const a = helper;\n")
+        .file("b.ts", "import { helper } from \"./helpers/x.test\";\nexport const b = helper;\n")
+        .file("helpers/x.test.ts", "export const helper = { shared: 2 };\n");
     let set = project.bundle().unwrap();
-    assert_eq!(set.get("a.js").unwrap().kind, ModuleKind::Function);
-    assert_eq!(
-        set.get("helpers/x.test.js").unwrap().kind,
-        ModuleKind::Dependency
-    );
+    let deps: Vec<&str> = paths(&set).into_iter().filter(|p| p.starts_with("_deps/")).collect();
+    assert_eq!(deps.len(), 1, "{:?}", paths(&set));
+    assert_eq!(set.get(deps[0]).unwrap().kind, ModuleKind::Dependency);
+    assert!(set.get(deps[0]).unwrap().source.contains("shared: 2"));
+    let a = &set.get("a.js").unwrap().source;
+    assert!(a.contains(&format!("\"./{}\"", deps[0])), "{a}");
 }
 
 #[test]
@@ -118,11 +117,32 @@ fn deps_folder_is_reserved() {
 fn two_sources_for_one_module_name_are_rejected() {
     let project = Project::new();
     project.file("a.ts", MODULE).file("a.js", MODULE);
-    let err = project.bundle().unwrap_err();
-    assert!(
-        matches!(err, BundleError::NameCollision { ref name, .. } if name == "a.js"),
-        "{err}"
-    );
+    let err = project.bundle().unwrap_err().to_string();
+    assert!(err.contains("Two output files share the same path") && err.contains("a.js"), "{err}");
+}
+
+#[test]
+fn use_node_files_are_bundled_for_node() {
+    let project = Project::new();
+    project
+        .file("plain.ts", "export const p = 1;\n")
+        .file("nodeOnly.ts", "\"use node\";\nimport { randomBytes } from \"node:crypto\";\nexport const n = () => randomBytes(4);\n");
+    let set = project.bundle().unwrap();
+    assert_eq!(set.get("plain.js").unwrap().environment, Environment::Isolate);
+    let node = set.get("nodeOnly.js").unwrap();
+    assert_eq!((node.kind, node.environment), (ModuleKind::Function, Environment::Node));
+    assert!(node.source.contains("from \"node:crypto\""), "{}", node.source);
+}
+
+#[test]
+fn use_node_is_refused_in_files_that_run_in_convex_runtime() {
+    for file in ["schema.ts", "http.ts", "crons.ts", "auth.config.ts"] {
+        let project = Project::new();
+        project.file(file, "\"use node\";\nexport default {};\n");
+        let err = project.bundle().unwrap_err();
+        assert!(matches!(err, BundleError::NodeNotAllowed { .. }), "{err}");
+        assert_eq!(err.to_string(), format!("\"use node\" directive is not allowed for {file}."));
+    }
 }
 
 #[test]

@@ -31,12 +31,15 @@ pub async fn post(target: &Target, route: &str, body: &Value) -> Result<reqwest:
 
 pub async fn deploy(dir: &Path, target: &Target) -> Result<()> {
     let set = convect_bundler::bundle(dir)?;
+    for config in ["convex.config.ts", "convex.config.js"].map(|f| dir.join(f)).iter().filter(|p| p.is_file()) {
+        eprintln!("warning: {}: components are not supported by Convect yet; the components it uses are not deployed", config.display());
+    }
     let manifest = |with: &dyn Fn(&str) -> bool| {
         let modules: Vec<Value> = set
             .modules
             .iter()
             .map(|m| {
-                let mut v = json!({ "path": m.path, "hash": m.hash, "kind": m.kind });
+                let mut v = json!({ "path": m.path, "hash": m.hash, "kind": m.kind, "environment": m.environment });
                 if with(&m.hash) {
                     v["source"] = json!(m.source);
                 }
@@ -63,6 +66,9 @@ pub async fn deploy(dir: &Path, target: &Target) -> Result<()> {
         for name in summary[key].as_array().into_iter().flatten() {
             println!("  {label} {}", name.as_str().unwrap_or_default());
         }
+    }
+    for warning in summary["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", warning.as_str().unwrap_or_default());
     }
     Ok(())
 }

@@ -16,6 +16,8 @@ import type { ApiFromModules, FilterApi, FunctionReference } from "convex/server
 const FOOTER: &str = r#"
 export declare const api: FilterApi<typeof fullApi, FunctionReference<any, "public">>;
 export declare const internal: FilterApi<typeof fullApi, FunctionReference<any, "internal">>;
+// Convect does not install components yet, so an app has none.
+export declare const components: {};
 "#;
 
 pub(super) fn declarations(entries: &[Entry]) -> String {

@@ -16,25 +16,18 @@ pub struct Project {
 }
 
 impl Project {
+    /// A project whose `node_modules` is the workspace's, for esbuild and `convex`.
     pub fn new() -> Self {
         let temp = tempfile::tempdir().unwrap();
         let root = temp.path().canonicalize().unwrap();
         let functions = root.join("convex");
         fs::create_dir(&functions).unwrap();
+        std::os::unix::fs::symlink(node_modules(), root.join("node_modules")).unwrap();
         Self {
             _temp: temp,
             root,
             functions,
         }
-    }
-
-    /// A project whose `node_modules` is the test one, or `None` (after saying
-    /// why) when no `node_modules` with `convex` is available.
-    pub fn with_node_modules() -> Option<Self> {
-        let node_modules = node_modules()?;
-        let project = Self::new();
-        std::os::unix::fs::symlink(node_modules, project.root.join("node_modules")).unwrap();
-        Some(project)
     }
 
     /// Writes a file of the functions folder.
@@ -59,21 +52,15 @@ fn write(path: &Path, text: &str) {
     fs::write(path, text).unwrap();
 }
 
-/// The `node_modules` holding `convex` for tests: the workspace's own (from
-/// `npm ci` at the repository root), else `$CONVECT_TEST_NODE_MODULES`.
-pub fn node_modules() -> Option<PathBuf> {
+/// The workspace's `node_modules` (from `npm ci` at the repository root),
+/// which holds esbuild and `convex`; bundling cannot be tested without it.
+pub fn node_modules() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node_modules");
-    let from_env = std::env::var_os("CONVECT_TEST_NODE_MODULES").map(PathBuf::from);
-    let found = [Some(workspace), from_env]
-        .into_iter()
-        .flatten()
-        .find(|dir| dir.join("convex/package.json").is_file());
-    if found.is_none() {
-        eprintln!(
-            "skipped: no node_modules with convex (run `npm ci` at the repository root or set CONVECT_TEST_NODE_MODULES)"
-        );
-    }
-    found.map(|dir| dir.canonicalize().unwrap())
+    assert!(
+        workspace.join("convex/package.json").is_file(),
+        "run `npm ci` at the repository root first: the bundler tests need esbuild and convex from node_modules"
+    );
+    workspace.canonicalize().unwrap()
 }
 
 pub fn module<'s>(set: &'s ModuleSet, path: &str) -> &'s Module {
@@ -140,11 +127,11 @@ export const sendAndCount = action({
 "#;
 
 /// The sample app with its `_generated` folder, ready to bundle.
-pub fn sample_app() -> Option<Project> {
-    let project = Project::with_node_modules()?;
+pub fn sample_app() -> Project {
+    let project = Project::new();
     project
         .file("schema.ts", SCHEMA)
         .file("messages.ts", MESSAGES);
     convect_bundler::codegen(&project.functions).unwrap();
-    Some(project)
+    project
 }

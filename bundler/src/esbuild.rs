@@ -1,0 +1,121 @@
+//! Runs esbuild, the bundler the official Convex CLI uses, with the options it
+//! uses, so that a folder bundles for Convect exactly as it would for Convex:
+//! CommonJS packages, JSON imports, conditional exports, dynamic `import()`.
+//! The native binary from `node_modules` is run directly, so deploying needs
+//! the project's packages but not Node.js itself.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{io_error, BundleError};
+use crate::module_set::Environment;
+
+/// A located esbuild executable.
+pub(crate) struct Esbuild {
+    binary: PathBuf,
+}
+
+/// One emitted JavaScript file, by its path relative to the output folder.
+pub(crate) struct Output {
+    pub path: String,
+    pub source: String,
+}
+
+impl Esbuild {
+    /// `CONVECT_ESBUILD`, else the platform package esbuild installs beside
+    /// itself (`@esbuild/<os>-<arch>`), looked up in `node_modules` folders
+    /// from `from` upwards, as Node resolves packages.
+    pub fn locate(from: &Path) -> Result<Esbuild, BundleError> {
+        if let Some(binary) = std::env::var_os("CONVECT_ESBUILD") {
+            return Ok(Esbuild { binary: binary.into() });
+        }
+        let package = platform_package();
+        from.ancestors()
+            .flat_map(|dir| {
+                let modules = dir.join("node_modules");
+                [
+                    modules.join(&package).join("bin/esbuild"),
+                    modules.join("convex/node_modules").join(&package).join("bin/esbuild"),
+                ]
+            })
+            .find(|candidate| candidate.is_file())
+            .map(|binary| Esbuild { binary })
+            .ok_or_else(|| BundleError::EsbuildMissing { from: from.to_path_buf() })
+    }
+
+    /// Bundles `entries` (absolute paths below `root`) for one runtime.
+    /// Shared code is split into content-hashed chunks under `_deps/`
+    /// (`_deps/node/` for Node.js), as the Convex CLI does.
+    pub fn bundle(&self, root: &Path, entries: &[&Path], environment: Environment) -> Result<Vec<Output>, BundleError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = tempfile::tempdir().map_err(io_error(root))?;
+        let (platform, chunks, runtime) = match environment {
+            Environment::Isolate => ("browser", "_deps/[hash]", "Convex's runtime"),
+            Environment::Node => ("node", "_deps/node/[hash]", "Node.js"),
+        };
+        let output = Command::new(&self.binary)
+            // Paths in esbuild's comments and messages are relative to this.
+            .current_dir(root)
+            .args(entries)
+            .args(["--bundle", "--format=esm", "--target=esnext", "--jsx=automatic", "--splitting"])
+            .args(["--conditions=convex,module", "--log-level=warning", "--color=false", "--log-limit=0"])
+            .arg(format!("--platform={platform}"))
+            .arg(format!("--chunk-names={chunks}"))
+            .arg(format!("--outbase={}", root.display()))
+            .arg(format!("--outdir={}", out.path().display()))
+            .output()
+            .map_err(io_error(&self.binary))?;
+        let messages = String::from_utf8_lossy(&output.stderr).into_owned();
+        if !output.status.success() {
+            return Err(BundleError::Esbuild { runtime, hint: hint(environment, &messages), messages });
+        }
+        let mut outputs = Vec::new();
+        collect(out.path(), out.path(), &mut outputs)?;
+        Ok(outputs)
+    }
+}
+
+/// Convex's advice when a default-runtime file reaches for Node APIs.
+fn hint(environment: Environment, messages: &str) -> &'static str {
+    if environment == Environment::Isolate && messages.contains("Are you trying to bundle for node?") {
+        "\nIt looks like you are using Node APIs from a file without the \"use node\" directive.\n\
+         Split out actions using Node.js APIs like this into a new file only containing actions that uses \"use node\" \
+         so these actions will run in a Node.js environment."
+    } else {
+        ""
+    }
+}
+
+fn collect(base: &Path, dir: &Path, out: &mut Vec<Output>) -> Result<(), BundleError> {
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let path = entry.map_err(io_error(dir))?.path();
+        if path.is_dir() {
+            collect(base, &path, out)?;
+        } else {
+            let relative = path.strip_prefix(base).expect("below the output folder");
+            let relative: Vec<_> = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+            let source = fs::read_to_string(&path).map_err(io_error(&path))?;
+            out.push(Output { path: relative.join("/"), source });
+        }
+    }
+    Ok(())
+}
+
+/// The npm package holding the native esbuild binary for this machine.
+fn platform_package() -> String {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        "windows" => "win32",
+        other => other,
+    };
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        "x86" => "ia32",
+        other => other,
+    };
+    format!("@esbuild/{os}-{arch}")
+}
