@@ -85,7 +85,8 @@ function describeRun(args, result) {
 }
 
 export class Server {
-  constructor(work, port, sitePort) {
+  /** `serve` adds arguments and environment variables for `convect serve`. */
+  constructor(work, port, sitePort, serve = {}) {
     this.work = work;
     this.dataDir = path.join(work, "data");
     this.port = port;
@@ -96,14 +97,15 @@ export class Server {
     this.child = null;
     this.exited = null;
     this.adminKey = null;
+    this.serve = serve;
   }
 
   async start() {
     const args = ["serve", "--data", this.dataDir, "--port", String(this.port)];
-    args.push("--site-port", String(this.sitePort));
+    args.push("--site-port", String(this.sitePort), ...(this.serve.args ?? []));
     this.note(`starting: ${BIN} ${args.join(" ")}`);
     const child = spawn(BIN, args, {
-      env: cleanEnv(),
+      env: cleanEnv(this.serve.env),
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
@@ -307,10 +309,13 @@ export async function prepareFunctions(work, source, overlays = [], cli) {
   return dir;
 }
 
-/** Starts a server with a fresh data directory on free ports. */
-export async function startServer() {
+/**
+ * Starts a server with a fresh data directory on free ports; `serve.args` and
+ * `serve.env` are extra arguments and environment variables for `convect serve`.
+ */
+export async function startServer(serve = {}) {
   const work = await makeWorkDir();
-  const server = new Server(work, await freePort(), await freePort());
+  const server = new Server(work, await freePort(), await freePort(), serve);
   try {
     return await server.start();
   } catch (err) {

@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
+use convect_engine::env_vars::PublicUrls;
 use convect_engine::server::{router, AppState};
 use convect_engine::Engine;
 use std::path::{Path, PathBuf};
@@ -15,12 +16,24 @@ pub struct ServeArgs {
     /// Port of the API (clients, CLI)
     #[arg(long, default_value_t = 3210)]
     port: u16,
-    /// Port for HTTP actions (reserved; HTTP actions are not served yet)
-    #[arg(long, default_value_t = 3211)]
-    site_port: u16,
+    /// Port for HTTP actions (reserved; HTTP actions are not served yet);
+    /// default: the API port + 1
+    #[arg(long)]
+    site_port: Option<u16>,
     /// Address to bind
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Public URL of the API, as functions see it in CONVEX_CLOUD_URL (behind a
+    /// proxy); default http://127.0.0.1:<port>
+    #[arg(long, env = "CONVECT_CLOUD_URL")]
+    cloud_url: Option<String>,
+    /// Public URL of HTTP actions, as functions see it in CONVEX_SITE_URL;
+    /// default http://127.0.0.1:<site-port>
+    #[arg(long, env = "CONVECT_SITE_URL")]
+    site_url: Option<String>,
+    /// The Node.js binary for "use node" actions; default: `node` on PATH
+    #[arg(long, env = "CONVECT_NODE")]
+    node: Option<PathBuf>,
 }
 
 /// Reads `<data>/admin_key`, creating it with a fresh random key on first start.
@@ -45,7 +58,19 @@ fn admin_key(data: &Path) -> Result<String> {
 impl ServeArgs {
     /// Serving a project's own data directory on loopback.
     pub fn local(data: PathBuf, port: u16) -> ServeArgs {
-        ServeArgs { data, port, site_port: port + 1, host: "127.0.0.1".into() }
+        ServeArgs { data, port, site_port: None, host: "127.0.0.1".into(), cloud_url: None, site_url: None, node: std::env::var_os("CONVECT_NODE").map(PathBuf::from) }
+    }
+
+    fn site_port(&self) -> u16 {
+        self.site_port.unwrap_or(self.port.saturating_add(1))
+    }
+
+    fn public_urls(&self) -> PublicUrls {
+        let local = |port: u16| format!("http://127.0.0.1:{port}");
+        PublicUrls {
+            cloud: self.cloud_url.clone().unwrap_or_else(|| local(self.port)),
+            site: self.site_url.clone().unwrap_or_else(|| local(self.site_port())),
+        }
     }
 }
 
@@ -59,11 +84,10 @@ pub struct Server {
 pub async fn start(args: ServeArgs) -> Result<Server> {
     std::fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
     let admin_key = admin_key(&args.data)?;
-    let engine = Engine::open(&args.data.join("convect.sqlite3"))?;
+    let engine = Engine::open(&args.data.join("convect.sqlite3"), args.public_urls(), args.node.clone())?;
     let app = router(AppState::new(engine, admin_key.clone()));
     let addr = format!("{}:{}", args.host, args.port);
     let listener = listen(&addr).with_context(|| format!("binding {addr}"))?;
-    let _ = args.site_port;
     println!("Convect is serving {} on http://{addr}", args.data.display());
     // Small protocol frames must not wait for delayed ACKs (Nagle).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

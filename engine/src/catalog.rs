@@ -10,6 +10,18 @@ use std::collections::{BTreeMap, HashMap};
 pub const BY_ID: &str = "by_id";
 pub const BY_CREATION_TIME: &str = "by_creation_time";
 
+/// A virtual index over table names, never stored. Reading a table that does not
+/// exist yet reads its name here, and every insert writes its table's name, so a
+/// read of a missing table conflicts with (and re-runs on) the first document
+/// that appears in it, whichever transaction created the table. Real index ids
+/// start at 1.
+pub const TABLE_NAMES: IndexId = 0;
+
+/// The key of `table` in [`TABLE_NAMES`].
+pub fn table_name_key(table: &str) -> Vec<u8> {
+    encode_index_key(&[Some(&convect_schema::Value::String(table.to_owned()))])
+}
+
 #[derive(Debug, Clone)]
 pub struct IndexMeta {
     pub id: IndexId,

@@ -58,8 +58,16 @@ pub struct ExclusiveCtx<'a> {
     pub catalog_writes: Vec<CatalogWrite>,
     pub commits: Vec<CommitRecord>,
     pub bump_deployment: bool,
+    /// With `bump_deployment`: installs what the new deployment version stands
+    /// for. It runs once the job is durable and before the version's timestamp is
+    /// published, so nothing that runs at that timestamp (a live query re-run,
+    /// a new snapshot) can still see the old deployment.
+    pub on_new_deployment: Option<NewDeploymentHook>,
     next_ts: Timestamp,
 }
+
+/// Called with the new deployment version; see `ExclusiveCtx::on_new_deployment`.
+pub type NewDeploymentHook = Box<dyn FnOnce(u64) + Send>;
 
 impl ExclusiveCtx<'_> {
     pub fn next_ts(&mut self) -> Timestamp {
@@ -306,10 +314,12 @@ impl Worker {
             catalog_writes: Vec::new(),
             commits: Vec::new(),
             bump_deployment: false,
+            on_new_deployment: None,
             next_ts: self.last_ts,
         };
         let out = job(&mut ctx)?;
         let (writes, commits, bump, next_ts) = (ctx.catalog_writes, ctx.commits, ctx.bump_deployment, ctx.next_ts);
+        let install = ctx.on_new_deployment;
         self.store.write(&writes, &commits)?;
         apply_to_catalog(&mut self.catalog.write().expect("catalog poisoned"), &writes);
         self.last_ts = self.last_ts.max(next_ts);
@@ -317,7 +327,10 @@ impl Worker {
             // A deploy can change every query's result, so it gets a timestamp of its
             // own: clients never see two different states at one timestamp.
             self.last_ts = next_timestamp(self.last_ts);
-            self.deployment_version.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let version = self.deployment_version.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if let Some(install) = install {
+                install(version);
+            }
             self.latest.send_replace(self.last_ts);
             let _ = self.commits.send(Arc::new(CommitSummary::everything(self.last_ts)));
         }

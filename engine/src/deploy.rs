@@ -8,10 +8,12 @@ use crate::catalog::{Catalog, IndexMeta, BY_CREATION_TIME, BY_ID};
 use crate::committer::{CommitError, ExclusiveCtx};
 use crate::deployment::{Deployment, DeploymentRecord, ModuleEntry};
 use crate::engine::Engine;
-use crate::runtime::Isolate;
+use crate::deployment::node_bundle;
+use crate::env_vars::EnvVars;
+use crate::runtime::{Isolate, ModuleAnalysis, ModuleSources};
 use crate::storage::{CatalogWrite, CommitRecord, IndexWrite, KeyRange, Persistence};
 use crate::types::{Order, Timestamp};
-use convect_bundler::ModuleKind;
+use convect_bundler::{Environment, ModuleKind};
 use convect_schema::{DatabaseSchema, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,6 +23,8 @@ pub struct DeployModule {
     pub path: String,
     pub hash: String,
     pub kind: ModuleKind,
+    #[serde(default)]
+    pub environment: Environment,
     pub source: Option<String>,
 }
 
@@ -45,6 +49,8 @@ pub struct DeploySummary {
     pub modules_uploaded: usize,
     pub indexes_added: Vec<String>,
     pub indexes_removed: Vec<String>,
+    /// Files and exports that were accepted but are not served.
+    pub warnings: Vec<String>,
 }
 
 fn invalid<T>(msg: impl Into<String>) -> Result<T, DeployError> {
@@ -58,30 +64,65 @@ impl Engine {
         let uploaded: Vec<(String, String)> =
             request.modules.iter().filter_map(|m| m.source.clone().map(|s| (m.hash.clone(), s))).collect();
         let entries: Vec<ModuleEntry> =
-            request.modules.iter().map(|m| ModuleEntry { path: m.path.clone(), hash: m.hash.clone(), kind: m.kind }).collect();
-        let analysis = analyze_modules(sources.clone(), &entries).await?;
+            request.modules.iter().map(|m| ModuleEntry { path: m.path.clone(), hash: m.hash.clone(), kind: m.kind, environment: m.environment }).collect();
+        // Module-level code may read process.env (e.g. to construct an API client).
+        let env = self.function_env();
+        let analysis = self.analyze_modules(&sources, env.clone(), &entries).await?;
+        let warnings = unserved(&entries, &analysis);
         let record = DeploymentRecord { modules: entries, analysis };
         let mut deployment = Deployment::build(0, record.clone(), sources).map_err(|e| DeployError::Invalid(e.to_string()))?;
+        deployment.env = env;
         let schema = deployment.schema.clone();
+        let functions = deployment.functions.len();
         let record_json = serde_json::to_string(&record).expect("deployment record serializes");
         let modules_uploaded = uploaded.len();
+        let engine = self.clone();
         let changes = self
             .inner
             .committer
-            .exclusive(Box::new(move |ctx| apply(ctx, schema.as_deref(), uploaded, record_json)))
+            .exclusive(Box::new(move |ctx| {
+                // Installed before the deploy's timestamp is published, so nothing
+                // that runs at that timestamp still sees the old code.
+                ctx.on_new_deployment = Some(Box::new(move |version| {
+                    deployment.version = version;
+                    *engine.inner.deployment.write().expect("deployment lock poisoned") = Arc::new(deployment);
+                }));
+                apply(ctx, schema.as_deref(), uploaded, record_json)
+            }))
             .await
             .map_err(|e| match e {
                 CommitError::Rejected(m) => DeployError::Rejected(m),
                 other => DeployError::Rejected(format!("deploy failed: {other}")),
             })?;
-        deployment.version = self.inner.committer.deployment_version();
-        let functions = deployment.functions.len();
-        *self.inner.deployment.write().expect("deployment lock poisoned") = Arc::new(deployment);
         let list = |k: &str| changes[k].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect();
-        Ok(DeploySummary { functions, modules_uploaded, indexes_added: list("added"), indexes_removed: list("removed") })
+        Ok(DeploySummary { functions, modules_uploaded, indexes_added: list("added"), indexes_removed: list("removed"), warnings })
     }
 
-    fn gather_sources(&self, modules: &[DeployModule]) -> Result<crate::runtime::ModuleSources, DeployError> {
+    /// Loads every entry module where it runs, QuickJS or Node.js, and records
+    /// what it exports.
+    async fn analyze_modules(
+        &self,
+        sources: &ModuleSources,
+        env: Arc<EnvVars>,
+        entries: &[ModuleEntry],
+    ) -> Result<BTreeMap<String, ModuleAnalysis>, DeployError> {
+        let targets = |environment| -> Vec<String> {
+            entries.iter().filter(|m| m.kind != ModuleKind::Dependency && m.environment == environment).map(|m| m.path.clone()).collect()
+        };
+        let mut analysis = analyze_in_isolate(sources.clone(), env.clone(), targets(Environment::Isolate)).await?;
+        let node_modules = targets(Environment::Node);
+        if !node_modules.is_empty() {
+            let bundle = Arc::new(node_bundle(entries, sources));
+            let node = self.inner.node_pool.analyze(&bundle, node_modules, env).await.map_err(|e| DeployError::Invalid(e.message))?;
+            for (module, found) in &node {
+                only_actions(module, found)?;
+            }
+            analysis.extend(node);
+        }
+        Ok(analysis)
+    }
+
+    fn gather_sources(&self, modules: &[DeployModule]) -> Result<ModuleSources, DeployError> {
         let store = self.store();
         let mut sources = HashMap::new();
         let mut missing = Vec::new();
@@ -109,15 +150,14 @@ impl Engine {
     }
 }
 
-/// Loads every entry module in a fresh isolate and records what it exports.
-async fn analyze_modules(
-    sources: crate::runtime::ModuleSources,
-    entries: &[ModuleEntry],
-) -> Result<BTreeMap<String, crate::runtime::ModuleAnalysis>, DeployError> {
-    let targets: Vec<String> =
-        entries.iter().filter(|m| !matches!(m.kind, ModuleKind::Dependency)).map(|m| m.path.clone()).collect();
+/// Loads `targets` in a fresh QuickJS isolate and records what they export.
+async fn analyze_in_isolate(
+    sources: ModuleSources,
+    env: Arc<EnvVars>,
+    targets: Vec<String>,
+) -> Result<BTreeMap<String, ModuleAnalysis>, DeployError> {
     tokio::task::spawn_blocking(move || {
-        let mut isolate = Isolate::new(sources).map_err(|e| DeployError::Invalid(e.message))?;
+        let mut isolate = Isolate::new(sources, &env).map_err(|e| DeployError::Invalid(e.message))?;
         let mut out = BTreeMap::new();
         for path in targets {
             let analysis = isolate
@@ -129,6 +169,46 @@ async fn analyze_modules(
     })
     .await
     .map_err(|e| DeployError::Invalid(format!("module analysis crashed: {e}")))?
+}
+
+/// Node.js runs actions only; Convex refuses the rest with this message.
+fn only_actions(module: &str, analysis: &ModuleAnalysis) -> Result<(), DeployError> {
+    match analysis.functions.iter().find(|f| f.kind != "action") {
+        None => Ok(()),
+        Some(f) => invalid(format!(
+            "`{}` defined in `{module:?}` is a {} function. Only actions can be defined in Node.js. \
+             See https://docs.convex.dev/functions/actions for more details.",
+            f.name,
+            capitalized(&f.kind),
+        )),
+    }
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// What a deploy accepts but Convect does not serve yet, so that nobody
+/// mistakes silence for support.
+fn unserved(entries: &[ModuleEntry], analysis: &BTreeMap<String, ModuleAnalysis>) -> Vec<String> {
+    let mut warnings: Vec<String> = entries
+        .iter()
+        .filter_map(|m| match m.kind {
+            ModuleKind::Http => Some(format!("{}: HTTP actions are not served by Convect yet; its routes will answer 404", m.path)),
+            ModuleKind::Crons => Some(format!("{}: cron jobs are not run by Convect yet", m.path)),
+            ModuleKind::AuthConfig => {
+                Some(format!("{}: auth providers are not supported by Convect yet; every call is anonymous", m.path))
+            }
+            _ => None,
+        })
+        .collect();
+    for (module, found) in analysis {
+        for f in found.functions.iter().filter(|f| f.kind == "httpAction") {
+            warnings.push(format!("{module}: `{}` is an HTTP action, which Convect does not serve yet", f.name));
+        }
+    }
+    warnings
 }
 
 /// The exclusive part of a deploy, run by the committer.

@@ -2,8 +2,8 @@
 //! validators), and the schema. Built from an analysed module set; persisted as
 //! JSON so that a restart serves the same functions without re-analysis.
 
-use crate::runtime::{ModuleAnalysis, ModuleSources, UdfKind};
-use convect_bundler::ModuleKind;
+use crate::runtime::{ModuleAnalysis, ModuleSources, NodeBundle, UdfKind};
+use convect_bundler::{Environment, ModuleKind};
 use convect_schema::{args_validator_from_json, DatabaseSchema, Validator};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,6 +21,9 @@ pub struct ModuleEntry {
     pub path: String,
     pub hash: String,
     pub kind: ModuleKind,
+    /// Records written before Node.js actions existed have no environment.
+    #[serde(default)]
+    pub environment: Environment,
 }
 
 /// What is persisted for a deployment.
@@ -41,6 +44,7 @@ pub struct FunctionMeta {
     pub module: String,
     pub export: String,
     pub kind: UdfKind,
+    pub environment: Environment,
     pub visibility: Visibility,
     pub args: Option<Validator>,
     pub returns: Option<Validator>,
@@ -54,6 +58,10 @@ pub struct Deployment {
     pub sources: ModuleSources,
     pub functions: HashMap<String, FunctionMeta>,
     pub schema: Option<Arc<DatabaseSchema>>,
+    pub node: Arc<NodeBundle>,
+    /// `process.env` of its functions (set by `Engine`): part of the deployment,
+    /// so that changing it is a new deployment version, like a deploy.
+    pub env: Arc<BTreeMap<String, String>>,
 }
 
 /// `dir/file.js` + `name` -> the function path clients use, `dir/file:name`.
@@ -74,7 +82,9 @@ impl Deployment {
     pub fn build(version: u64, record: DeploymentRecord, sources: ModuleSources) -> Result<Deployment, DeploymentError> {
         let mut functions = HashMap::new();
         let mut schema = None;
+        let environments: HashMap<&str, Environment> = record.modules.iter().map(|m| (m.path.as_str(), m.environment)).collect();
         for (module, analysis) in &record.analysis {
+            let environment = environments.get(module.as_str()).copied().unwrap_or_default();
             for f in &analysis.functions {
                 let kind = match f.kind.as_str() {
                     "query" => UdfKind::Query,
@@ -93,6 +103,7 @@ impl Deployment {
                     module: module.clone(),
                     export: f.name.clone(),
                     kind,
+                    environment,
                     visibility: if f.visibility == "internal" { Visibility::Internal } else { Visibility::Public },
                     args: parse(&f.args, "args")?,
                     returns: parse(&f.returns, "returns")?,
@@ -104,10 +115,27 @@ impl Deployment {
                 schema = Some(Arc::new(parsed));
             }
         }
-        Ok(Deployment { version, record, sources, functions, schema })
+        let node = Arc::new(node_bundle(&record.modules, &sources));
+        Ok(Deployment { version, record, sources, functions, schema, node, env: Arc::default() })
     }
 
     pub fn function(&self, path: &str) -> Option<&FunctionMeta> {
         self.functions.get(&normalize_path(path))
     }
+}
+
+/// The `"use node"` modules among `modules`, for the Node.js runtime.
+pub(crate) fn node_bundle(modules: &[ModuleEntry], sources: &ModuleSources) -> NodeBundle {
+    let mut key = blake3::Hasher::new();
+    let mut node_sources = BTreeMap::new();
+    for m in modules.iter().filter(|m| m.environment == Environment::Node) {
+        key.update(m.path.as_bytes());
+        key.update(b"\0");
+        key.update(m.hash.as_bytes());
+        key.update(b"\n");
+        if let Some(source) = sources.get(&m.path) {
+            node_sources.insert(m.path.clone(), source.clone());
+        }
+    }
+    NodeBundle { key: key.finalize().to_hex().to_string(), sources: node_sources }
 }

@@ -5,12 +5,13 @@
 use crate::catalog::Catalog;
 use crate::committer::Committer;
 use crate::deployment::{Deployment, DeploymentRecord};
-use crate::runtime::ModuleSources;
+use crate::env_vars::{apply_changes, EnvError, EnvVars, PublicUrls};
+use crate::runtime::{ModuleSources, NodeConfig, NodePool};
 use crate::storage::{Persistence, SqliteStore};
 use crate::txn::TxnEnv;
 use crate::udf::IsolatePool;
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +27,14 @@ pub(crate) struct Inner {
     pub catalog: Arc<RwLock<Catalog>>,
     pub committer: Committer,
     pub deployment: RwLock<Arc<Deployment>>,
-    pub env: RwLock<Arc<BTreeMap<String, String>>>,
+    /// The variables set for the deployment; functions see them with the
+    /// built-ins, as `Deployment::env`.
+    pub env: RwLock<Arc<EnvVars>>,
+    pub urls: PublicUrls,
     pub udf_pool: IsolatePool,
     pub action_pool: IsolatePool,
+    /// `"use node"` actions.
+    pub node_pool: NodePool,
     pub deploy_lock: tokio::sync::Mutex<()>,
     /// Mutations re-run after a conflict take turns here (FIFO), so that under
     /// contention on a hot document every mutation eventually wins.
@@ -48,25 +54,35 @@ fn udf_threads() -> usize {
 const ACTION_THREADS: usize = 16;
 
 impl Engine {
-    /// Opens (or creates) the database file and restores the last deployment.
-    pub fn open(db_path: &Path) -> Result<Engine, OpenError> {
+    /// Opens (or creates) the database file and restores the last deployment;
+    /// `urls` are where clients reach this server. `"use node"` actions run with
+    /// `node` (`None`: the one on PATH), their files under `node/` next to the database.
+    pub fn open(db_path: &Path, urls: PublicUrls, node: Option<PathBuf>) -> Result<Engine, OpenError> {
         let storage_err = |source| OpenError::Storage { path: db_path.display().to_string(), source };
         let store: Arc<dyn Persistence> = Arc::new(SqliteStore::open(db_path).map_err(storage_err)?);
         let state = store.load().map_err(storage_err)?;
         let catalog = Arc::new(RwLock::new(Catalog::from_persisted(&state)));
         let committer = Committer::start(store.clone(), catalog.clone(), state.max_ts);
-        let deployment = match &state.deployment {
+        let mut deployment = match &state.deployment {
             Some(json) => restore_deployment(store.as_ref(), json, committer.deployment_version())?,
             None => Deployment { version: committer.deployment_version(), ..Default::default() },
         };
+        let env: EnvVars = state.env.into_iter().collect();
+        deployment.env = urls.function_env(&env);
         let inner = Inner {
             store,
             catalog,
             committer,
             deployment: RwLock::new(Arc::new(deployment)),
-            env: RwLock::new(Arc::new(state.env.into_iter().collect())),
+            env: RwLock::new(Arc::new(env)),
+            urls,
             udf_pool: IsolatePool::start("udf", udf_threads()),
             action_pool: IsolatePool::start("action", ACTION_THREADS),
+            node_pool: NodePool::new(NodeConfig {
+                node,
+                max_workers: NodeConfig::default_max_workers(),
+                scratch_dir: db_path.parent().unwrap_or(Path::new(".")).join("node"),
+            }),
             deploy_lock: tokio::sync::Mutex::new(()),
             retry_lane: tokio::sync::Mutex::new(()),
             http: reqwest::Client::new(),
@@ -78,8 +94,13 @@ impl Engine {
         self.inner.deployment.read().expect("deployment lock poisoned").clone()
     }
 
-    pub fn env_vars(&self) -> Arc<BTreeMap<String, String>> {
+    pub fn env_vars(&self) -> Arc<EnvVars> {
         self.inner.env.read().expect("env lock poisoned").clone()
+    }
+
+    /// `process.env` for functions of a deployment made now.
+    pub(crate) fn function_env(&self) -> Arc<EnvVars> {
+        self.inner.urls.function_env(&self.env_vars())
     }
 
     pub fn committer(&self) -> &Committer {
@@ -120,27 +141,36 @@ fn restore_deployment(store: &dyn Persistence, json: &str, version: u64) -> Resu
 }
 
 impl Engine {
-    /// Sets (`Some`) or removes (`None`) deployment environment variables.
-    pub async fn set_env(&self, changes: Vec<(String, Option<String>)>) -> Result<(), crate::committer::CommitError> {
+    /// Sets (`Some`) or removes (`None`) deployment environment variables. Like a
+    /// deploy, this is a new deployment version at a timestamp of its own: every
+    /// live query re-runs, modules reload with the new `process.env`, and a
+    /// mutation that ran with the old values conflicts and re-runs.
+    pub async fn set_env(&self, changes: Vec<(String, Option<String>)>) -> Result<(), EnvError> {
+        // Deploys carry the variables into the deployment they install.
+        let _deploying = self.inner.deploy_lock.lock().await;
+        let vars = Arc::new(apply_changes(&self.env_vars(), &changes)?);
         let writes: Vec<_> = changes
-            .iter()
-            .map(|(name, value)| crate::storage::CatalogWrite::SetEnv { name: name.clone(), value: value.clone() })
+            .into_iter()
+            .map(|(name, value)| crate::storage::CatalogWrite::SetEnv { name, value })
             .collect();
+        let engine = self.clone();
         self.inner
             .committer
             .exclusive(Box::new(move |ctx| {
                 ctx.catalog_writes.extend(writes);
+                ctx.bump_deployment = true;
+                ctx.on_new_deployment = Some(Box::new(move |version| engine.install_env(version, vars)));
                 Ok(serde_json::Value::Null)
             }))
             .await?;
-        let mut env = (*self.env_vars()).clone();
-        for (name, value) in changes {
-            match value {
-                Some(v) => env.insert(name, v),
-                None => env.remove(&name),
-            };
-        }
-        *self.inner.env.write().expect("env lock poisoned") = Arc::new(env);
         Ok(())
+    }
+
+    /// The live deployment again, as `version`, with `vars`.
+    fn install_env(&self, version: u64, vars: Arc<EnvVars>) {
+        let env = self.inner.urls.function_env(&vars);
+        let next = Deployment { version, env, ..(*self.deployment()).clone() };
+        *self.inner.env.write().expect("env lock poisoned") = vars;
+        *self.inner.deployment.write().expect("deployment lock poisoned") = Arc::new(next);
     }
 }

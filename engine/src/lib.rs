@@ -8,6 +8,7 @@ pub mod committer;
 pub mod deploy;
 pub mod deployment;
 pub mod engine;
+pub mod env_vars;
 pub mod import;
 pub mod query;
 pub mod runtime;

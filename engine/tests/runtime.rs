@@ -81,7 +81,7 @@ export const throws = { isQuery: true, invokeQuery: async () => { throw new Erro
 
 fn isolate() -> Isolate {
     let sources: HashMap<String, String> = [("m.js".to_string(), MODULE.to_string())].into();
-    Isolate::new(Arc::new(sources)).expect("isolate")
+    Isolate::new(Arc::new(sources), &Default::default()).expect("isolate")
 }
 
 fn exec(kind: UdfKind, export: &str, args: Json) -> Execution {

@@ -1,11 +1,13 @@
 //! Engine-level tests of the transaction layer over real SQLite storage: MVCC
 //! snapshot reads (documents and index entries), optimistic concurrency control in
-//! the committer, read-your-writes inside a transaction, and durability across a
-//! reopen of the same database file.
+//! the committer (including reads of tables that do not exist yet),
+//! read-your-writes inside a transaction, and durability across a reopen of the
+//! same database file.
 
 mod common;
 
 use common::*;
+use convect_engine::catalog::{table_name_key, TABLE_NAMES};
 use convect_engine::committer::CommitError;
 use convect_engine::storage::{KeyRange, Persistence};
 use convect_engine::types::{Order, Timestamp};
@@ -321,4 +323,42 @@ fn durability_across_reopen() {
     let h = Harness::open(&path);
     assert_eq!(h.loaded_max_ts, ts2);
     assert_eq!(h.begin().count("t").unwrap(), 20);
+}
+
+/// A full table scan of `table`, as `ctx.db.query(table)` sends it.
+fn scan(table: &str) -> serde_json::Value {
+    json!({ "source": { "type": "FullTableScan", "tableName": table, "order": "asc" }, "operators": [] })
+}
+
+#[test]
+fn reading_a_table_that_does_not_exist_conflicts_with_its_first_insert() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::open(&dir.path().join("db.sqlite3"));
+    h.insert_all("other", vec![obj(&[("x", int(0))])]);
+
+    // A scan and a count of missing tables, then a write elsewhere.
+    let mut reader = h.begin();
+    assert!(run_query(&mut reader, &scan("ghost")).is_empty());
+    assert!(reader.reads.overlaps(TABLE_NAMES, &table_name_key("ghost")));
+    assert_eq!(reader.count("phantom").unwrap(), 0);
+    assert!(reader.reads.overlaps(TABLE_NAMES, &table_name_key("phantom")));
+    reader.insert("other", obj(&[("x", int(1))])).unwrap();
+
+    // Another transaction creates "ghost" with its first document and commits first.
+    h.insert_all("ghost", vec![obj(&[("x", int(2))])]);
+    assert!(matches!(h.commit(reader), Err(CommitError::Conflict { .. })));
+
+    // Inserts into other tables leave a reader of a missing table alone.
+    let mut reader = h.begin();
+    assert_eq!(reader.count("phantom").unwrap(), 0);
+    reader.insert("other", obj(&[("x", int(3))])).unwrap();
+    h.insert_all("other", vec![obj(&[("x", int(4))])]);
+    h.commit(reader).expect("no conflict with an unrelated insert");
+
+    // Updates and deletes do not write the table's name; only inserts do.
+    let mut updater = h.begin();
+    let doc = run_query(&mut updater, &scan("ghost")).remove(0);
+    updater.patch(doc.id, patch_of(&[("x", Some(int(5)))])).unwrap();
+    let written = updater.prepare().written_keys;
+    assert!(!written.iter().any(|(index, _)| *index == TABLE_NAMES));
 }

@@ -49,7 +49,7 @@ pub struct QueryStream {
 }
 
 impl QueryStream {
-    pub fn open(txn: &Transaction, query: &Json) -> Result<QueryStream, TxnError> {
+    pub fn open(txn: &mut Transaction, query: &Json) -> Result<QueryStream, TxnError> {
         let source = &query["source"];
         let order = match source["order"].as_str() {
             Some("desc") => Order::Desc,
@@ -68,12 +68,13 @@ impl QueryStream {
             _ => return bad(format!("invalid query source: {source}")),
         };
         let ops = parse_ops(&query["operators"])?;
-        let catalog = txn.catalog();
-        let Some(number) = catalog.table_number(&table) else {
-            // A table that was never written to is empty; reading it is not an error.
+        let Some(number) = txn.catalog().table_number(&table) else {
+            // A table that was never written to is empty; reading it is not an error,
+            // and its first insert must invalidate what was read.
+            txn.record_missing_table(&table);
             return Ok(QueryStream::empty(order, ops));
         };
-        let Some(index) = catalog.index(number, &index_name).cloned() else {
+        let Some(index) = txn.catalog().index(number, &index_name).cloned() else {
             return bad(format!("Index \"{table}.{index_name}\" not found."));
         };
         let key_range = key_range(&index, &range)?;

@@ -1,20 +1,32 @@
 //! The function runtime boundary. Everything engine-specific (today QuickJS through
 //! `rquickjs`) lives in `quickjs.rs`; the rest of the engine sees only these types:
 //! an `Isolate` runs one execution against a `Host`, which answers the syscalls of
-//! the Convex ABI. A V8 isolate would implement the same surface.
+//! the Convex ABI. A V8 isolate would implement the same surface. `"use node"`
+//! actions run in Node.js worker processes instead (`node/`), against the same `Host`.
 
+mod node;
 mod quickjs;
 
+pub use node::{NodeConfig, NodePool};
 pub use quickjs::Isolate;
 
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Module sources of one deployment by canonical name.
 pub type ModuleSources = Arc<HashMap<String, String>>;
+
+/// The `"use node"` modules of one deployment, for the Node.js runtime.
+#[derive(Debug, Clone, Default)]
+pub struct NodeBundle {
+    /// blake3 over the modules' paths and hashes: equal bundles share a key, so
+    /// a worker can keep them on disk and loaded across deploys that leave them alone.
+    pub key: String,
+    /// Module sources by path (`dir/file.js`, `_deps/node/CHUNK.js`).
+    pub sources: BTreeMap<String, String>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,6 +59,48 @@ pub struct Execution {
     /// Budget of user-code time; time spent in syscalls does not count.
     pub time_limit: Duration,
     pub env: Arc<BTreeMap<String, String>>,
+}
+
+impl Execution {
+    /// What the shared `invoke` entry point (shared.js) needs besides the arguments.
+    fn meta_json(&self) -> String {
+        serde_json::json!({
+            "requestId": self.request_id,
+            "seed": self.seed as f64,
+            "nowMs": self.now_ms,
+            "env": &*self.env,
+        })
+        .to_string()
+    }
+
+    /// The failure of an execution that ran out of time, in every runtime.
+    fn timeout_failure(&self) -> JsFailure {
+        let what = match self.kind {
+            UdfKind::Action => "actions",
+            _ => "queries and mutations",
+        };
+        JsFailure::new(format!(
+            "Function execution timed out: {} ran longer than {:?}, the limit for {what}.",
+            self.export, self.time_limit
+        ))
+    }
+}
+
+/// Parses the JSON outcome that the shared `invoke` entry point (shared.js) resolves to.
+fn parse_outcome(text: &str) -> Result<String, JsFailure> {
+    #[derive(serde::Deserialize)]
+    struct Outcome {
+        ok: bool,
+        value: Option<String>,
+        message: Option<String>,
+        data: Option<String>,
+    }
+    let o: Outcome = serde_json::from_str(text).map_err(|e| JsFailure::new(format!("bad outcome from runtime: {e}")))?;
+    if o.ok {
+        return Ok(o.value.unwrap_or_else(|| "null".into()));
+    }
+    let data = o.data.and_then(|d| serde_json::from_str(&d).ok());
+    Err(JsFailure { message: o.message.unwrap_or_else(|| "Uncaught Error".into()), data })
 }
 
 /// Why an execution failed.
@@ -85,15 +139,17 @@ impl SyscallError {
 
 pub type SyscallResult = Result<Json, SyscallError>;
 
-/// Delivers the result of an async syscall, possibly from another thread.
-pub struct Completion {
-    id: u64,
-    tx: mpsc::Sender<(u64, SyscallResult)>,
-}
+/// Delivers the result of an async syscall, possibly from another thread. Each
+/// runtime decides where the result goes (an isolate's queue, a worker's socket).
+pub struct Completion(Box<dyn FnOnce(SyscallResult) + Send>);
 
 impl Completion {
+    pub(crate) fn new(deliver: impl FnOnce(SyscallResult) + Send + 'static) -> Self {
+        Completion(Box::new(deliver))
+    }
+
     pub fn complete(self, result: SyscallResult) {
-        let _ = self.tx.send((self.id, result));
+        (self.0)(result)
     }
 }
 
@@ -121,6 +177,27 @@ pub struct FunctionAnalysis {
     pub visibility: String,
     pub args: Option<String>,
     pub returns: Option<String>,
+}
+
+/// The module path an import `specifier` names from module `importer`:
+/// relative specifiers (`./_deps/A.js`, `../x.js`) are resolved against the
+/// importer's folder, as the bundler emits them; others are module paths.
+pub fn resolve_specifier(importer: &str, specifier: &str) -> String {
+    if !specifier.starts_with("./") && !specifier.starts_with("../") {
+        return specifier.to_owned();
+    }
+    let mut parts: Vec<&str> = importer.split('/').collect();
+    parts.pop(); // the importer's own file name
+    for segment in specifier.split('/') {
+        match segment {
+            "." | "" => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
 }
 
 /// Limits of one JavaScript heap.

@@ -1,7 +1,8 @@
 // Convect's runtime prelude: evaluated once per JavaScript context, before any user
 // module. It installs console capture, determinism for queries and mutations, a
-// fetch for actions, and the entry points the Rust side calls. The host
-// object `__convect_host` (log, asyncOp) is installed by the runtime first.
+// fetch for actions, and the entry points the Rust side calls (from shared.js,
+// evaluated just before). The host object `__convect_host` (log, asyncOp) is
+// installed by the runtime first.
 (() => {
   "use strict";
   const host = globalThis.__convect_host;
@@ -22,20 +23,11 @@
     }
     return String(v);
   };
-  const format = (args) => args.map((a) => show(a, false)).join(" ");
-  const levels = { log: "LOG", info: "INFO", warn: "WARN", error: "ERROR", debug: "DEBUG" };
-  const consoleObj = {};
-  for (const [name, level] of Object.entries(levels)) {
-    consoleObj[name] = (...args) => host.log(`[${level}] ${format(args)}`);
-  }
-  consoleObj.trace = consoleObj.debug;
-  const timers = new Map();
-  consoleObj.time = (label = "default") => timers.set(label, RealDate.now());
-  consoleObj.timeEnd = (label = "default") => {
-    const start = timers.get(label);
-    timers.delete(label);
-    host.log(`[INFO] ${label}: ${start === undefined ? 0 : RealDate.now() - start}ms`);
-  };
+  const { console: consoleObj, reset: resetConsole } = convectConsole({
+    log: (line) => host.log(line),
+    show,
+    now: () => RealDate.now(),
+  });
   globalThis.console = consoleObj;
 
   // ---- determinism: seeded Math.random and a fixed clock per execution ----
@@ -113,8 +105,9 @@
   globalThis.process = { env: {} };
 
   /** Sets up the globals for one execution. */
-  const begin = (kind, seed, nowMs, env) => {
+  const begin = (kind, { seed, nowMs, env }) => {
     const deterministic = kind !== "action";
+    resetConsole();
     globalThis.process.env = { ...env };
     if (deterministic) {
       fixedNow = nowMs;
@@ -137,61 +130,6 @@
     }
   };
 
-  const describeError = (e) => {
-    if (e instanceof Error || (typeof e === "object" && e !== null && "message" in e)) {
-      const name = e.name || "Error";
-      const stack = typeof e.stack === "string" ? e.stack.trimEnd() : "";
-      const out = { ok: false, message: `Uncaught ${name}: ${e.message}${stack ? "\n" + stack : ""}` };
-      if (e.ConvexErrorSymbol !== undefined || (typeof e.data === "string" && name === "ConvexError")) {
-        out.message = `Uncaught ConvexError: ${e.message}`;
-        out.data = e.data;
-      }
-      return out;
-    }
-    return { ok: false, message: `Uncaught ${show(e, true)}` };
-  };
-
-  const kinds = { query: "isQuery", mutation: "isMutation", action: "isAction" };
-  /** Invokes one exported function; always resolves to a JSON outcome. */
-  const invoke = async (ns, exportName, kind, argsJson, metaJson) => {
-    const { requestId, seed, nowMs, env } = JSON.parse(metaJson);
-    begin(kind, seed, nowMs, env);
-    try {
-      const fn = ns[exportName];
-      if (!fn || !fn[kinds[kind]]) {
-        return JSON.stringify({ ok: false, message: `"${exportName}" is not a ${kind} function.` });
-      }
-      const value =
-        kind === "query" ? await fn.invokeQuery(argsJson)
-        : kind === "mutation" ? await fn.invokeMutation(argsJson)
-        : await fn.invokeAction(requestId, argsJson);
-      return JSON.stringify({ ok: true, value });
-    } catch (e) {
-      return JSON.stringify(describeError(e));
-    }
-  };
-
-  /** Describes a module's exported functions and special default exports. */
-  const analyze = (ns) => {
-    const functions = [];
-    for (const name of Object.keys(ns)) {
-      const f = ns[name];
-      if (typeof f !== "function" && typeof f !== "object") continue;
-      if (f === null) continue;
-      const kind = f.isQuery ? "query" : f.isMutation ? "mutation" : f.isAction ? "action" : f.isHttp ? "httpAction" : null;
-      if (kind === null) continue;
-      functions.push({
-        name,
-        kind,
-        visibility: f.isInternal ? "internal" : "public",
-        args: typeof f.exportArgs === "function" ? f.exportArgs() : null,
-        returns: typeof f.exportReturns === "function" ? f.exportReturns() : null,
-      });
-    }
-    const d = ns.default;
-    const schema = d && typeof d.export === "function" && d.tables !== undefined ? d.export() : null;
-    return JSON.stringify({ functions, schema, isRouter: !!(d && d.isRouter) });
-  };
-
+  const { invoke, analyze } = convectEntryPoints({ show, begin });
   globalThis.__convect = { invoke, analyze };
 })();

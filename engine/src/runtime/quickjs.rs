@@ -10,9 +10,12 @@ use rquickjs::promise::PromiseState;
 use rquickjs::{AsyncContext, AsyncRuntime, Ctx, Error, Exception, Function, Module, Object, Persistent, Promise, Value};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::mpsc;
 use std::time::Instant;
 
-const PRELUDE: &str = include_str!("prelude.js");
+/// The entry points shared with the Node.js runtime, then the prelude, in one
+/// block so that the shared declarations stay out of the global scope.
+const PRELUDE: &str = concat!("{\n", include_str!("shared.js"), "\n", include_str!("prelude.js"), "\n}");
 
 /// Polls a future on this thread until it is ready. The isolate is
 /// single-threaded, so the runtime's lock is never contended, and the futures
@@ -79,8 +82,9 @@ struct ModuleLoader {
 
 impl Resolver for ModuleLoader {
     fn resolve<'js>(&mut self, _ctx: &Ctx<'js>, base: &str, name: &str) -> rquickjs::Result<String> {
-        if self.sources.contains_key(name) {
-            return Ok(name.to_owned());
+        let path = resolve_specifier(base, name);
+        if self.sources.contains_key(&path) {
+            return Ok(path);
         }
         Err(Error::new_resolving_message(base, name, "module is not part of this deployment"))
     }
@@ -127,7 +131,9 @@ fn failure_from<'js>(ctx: &Ctx<'js>, err: Error) -> JsFailure {
 }
 
 impl Isolate {
-    pub fn new(sources: ModuleSources) -> Result<Isolate, JsFailure> {
+    /// An isolate for one deployment: `env` is its `process.env`, already set while
+    /// modules load, so module-level code can read it.
+    pub fn new(sources: ModuleSources, env: &BTreeMap<String, String>) -> Result<Isolate, JsFailure> {
         // An AsyncRuntime because LLRT's async functions (crypto.subtle) spawn futures,
         // which a plain Runtime cannot hold; `drive` polls them.
         let runtime = AsyncRuntime::new().map_err(|e| JsFailure::new(e.to_string()))?;
@@ -155,6 +161,7 @@ impl Isolate {
             over
         }))));
         context.enter(|ctx| install_globals(&ctx, &shared)).map_err(|e| JsFailure::new(format!("prelude: {e}")))?;
+        context.enter(|ctx| set_process_env(&ctx, env)).map_err(|e| JsFailure::new(format!("process.env: {e}")))?;
         Ok(Isolate { namespaces: HashMap::new(), shared, completions, healthy: true, context, runtime })
     }
 
@@ -182,7 +189,7 @@ impl Isolate {
         self.shared.deadline.set(Some(Instant::now() + exec.time_limit));
         let mut result = self.start(exec).and_then(|p| self.drive(p, exec));
         if self.shared.interrupted.get() {
-            result = Err(timeout_failure(exec));
+            result = Err(exec.timeout_failure());
         }
         self.shared.deadline.set(None);
         self.shared.pending.borrow_mut().clear();
@@ -204,13 +211,7 @@ impl Isolate {
 
     fn start(&mut self, exec: &Execution) -> Result<Persistent<Promise<'static>>, JsFailure> {
         let Isolate { context, namespaces, .. } = self;
-        let meta = serde_json::json!({
-            "requestId": exec.request_id,
-            "seed": exec.seed as f64,
-            "nowMs": exec.now_ms,
-            "env": &*exec.env,
-        })
-        .to_string();
+        let meta = exec.meta_json();
         context.enter(|ctx| {
             let ns = namespace(&ctx, namespaces, &exec.module)?;
             let invoke: Function = global_fn(&ctx, "invoke").map_err(|e| failure_from(&ctx, e))?;
@@ -249,7 +250,7 @@ impl Isolate {
                 }
             });
             if self.shared.interrupted.get() {
-                return Err(timeout_failure(exec));
+                return Err(exec.timeout_failure());
             }
             if let Some(text) = settled? {
                 return parse_outcome(&text);
@@ -263,7 +264,7 @@ impl Isolate {
             let started = Instant::now();
             let (id, result) = match self.completions.recv_timeout(wait) {
                 Ok(c) => c,
-                Err(_) => return Err(timeout_failure(exec)),
+                Err(_) => return Err(exec.timeout_failure()),
             };
             if self.shared.pause_clock.get() {
                 if let Some(d) = self.shared.deadline.get() {
@@ -286,33 +287,6 @@ impl Isolate {
             }
         });
     }
-}
-
-fn timeout_failure(exec: &Execution) -> JsFailure {
-    let what = match exec.kind {
-        UdfKind::Action => "actions",
-        _ => "queries and mutations",
-    };
-    JsFailure::new(format!(
-        "Function execution timed out: {} ran longer than {:?}, the limit for {what}.",
-        exec.export, exec.time_limit
-    ))
-}
-
-fn parse_outcome(text: &str) -> Result<String, JsFailure> {
-    #[derive(serde::Deserialize)]
-    struct Outcome {
-        ok: bool,
-        value: Option<String>,
-        message: Option<String>,
-        data: Option<String>,
-    }
-    let o: Outcome = serde_json::from_str(text).map_err(|e| JsFailure::new(format!("bad outcome from runtime: {e}")))?;
-    if o.ok {
-        return Ok(o.value.unwrap_or_else(|| "null".into()));
-    }
-    let data = o.data.and_then(|d| serde_json::from_str(&d).ok());
-    Err(JsFailure { message: o.message.unwrap_or_else(|| "Uncaught Error".into()), data })
 }
 
 fn global_fn<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Function<'js>> {
@@ -362,6 +336,14 @@ fn install_web_apis(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     Ok(())
 }
 
+fn set_process_env(ctx: &Ctx<'_>, env: &BTreeMap<String, String>) -> rquickjs::Result<()> {
+    let vars = Object::new(ctx.clone())?;
+    for (name, value) in env {
+        vars.set(name.as_str(), value.as_str())?;
+    }
+    ctx.globals().get::<_, Object>("process")?.set("env", vars)
+}
+
 fn install_globals<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> rquickjs::Result<()> {
     install_web_apis(ctx)?;
     let convex = Object::new(ctx.clone())?;
@@ -384,7 +366,10 @@ fn install_globals<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> rquickjs::Result
         let id = s.next_id.get();
         s.next_id.set(id + 1);
         s.pending.borrow_mut().insert(id, (Persistent::save(&ctx, resolve), Persistent::save(&ctx, reject)));
-        let done = Completion { id, tx: s.tx.clone() };
+        let tx = s.tx.clone();
+        let done = Completion::new(move |result| {
+            let _ = tx.send((id, result));
+        });
         if s.with_host(|h| h.async_syscall(&op, args, done)).is_none() {
             return Err(Exception::throw_message(&ctx, "no execution is running"));
         }

@@ -3,6 +3,7 @@
 
 use super::{bad_request, caller_of, AppState};
 use crate::deploy::{DeployError, DeployRequest};
+use crate::env_vars::EnvError;
 use crate::import::{ImportError, ImportRequest};
 use crate::udf::Caller;
 use axum::body::Bytes;
@@ -54,16 +55,11 @@ pub async fn update_env(State(state): State<AppState>, headers: HeaderMap, body:
         Ok(r) => r,
         Err(r) => return r,
     };
-    for change in &request.changes {
-        let valid = !change.name.is_empty() && change.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            return bad_request(format!("Invalid environment variable name \"{}\"", change.name));
-        }
-    }
     let changes = request.changes.into_iter().map(|c| (c.name, c.value)).collect();
     match state.engine.set_env(changes).await {
         Ok(()) => Json(json!({})).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e @ EnvError::Commit(_)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => bad_request(e.to_string()),
     }
 }
 

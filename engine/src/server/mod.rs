@@ -10,7 +10,10 @@ mod admin;
 
 use crate::engine::Engine;
 use crate::runtime::UdfKind;
-use crate::udf::{CallResult, Caller};
+use crate::sync::protocol::encode_ts;
+use crate::types::Timestamp;
+use crate::udf::{CallResult, Caller, Journal};
+use base64::Engine as _;
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -51,10 +54,14 @@ const MAX_WS_MESSAGE: usize = 20 << 20;
 /// the memory of an idle connection; client messages are small.
 const WS_READ_BUFFER: usize = 8 << 10;
 
-async fn sync(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_WS_MESSAGE)
-        .read_buffer_size(WS_READ_BUFFER)
-        .on_upgrade(move |socket| crate::sync::serve(socket, state.engine, state.hub, state.requests))
+/// convex-js opens `/api/{its version}/sync`; clients built on the Rust `convex`
+/// crate (such as the PyPI client) open `/api/sync` and send `Convex-Client`.
+async fn sync(State(state): State<AppState>, version: Option<Path<String>>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let header = headers.get("convex-client").and_then(|v| v.to_str().ok());
+    let client = crate::sync::protocol::ClientVersion::of_request(version.as_ref().map(|Path(v)| v.as_str()), header);
+    ws.max_message_size(MAX_WS_MESSAGE).read_buffer_size(WS_READ_BUFFER).on_upgrade(move |socket| {
+        crate::sync::serve(socket, state.engine, state.hub, state.requests, state.admin_key, client)
+    })
 }
 
 pub fn router(state: AppState) -> Router {
@@ -63,10 +70,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/mutation", post(|s, h, b| call(s, h, b, Some(UdfKind::Mutation))))
         .route("/api/action", post(|s, h, b| call(s, h, b, Some(UdfKind::Action))))
         .route("/api/function", post(|s, h, b| call(s, h, b, None)))
+        .route("/api/query_ts", post(query_ts))
+        .route("/api/query_at_ts", post(query_at_ts))
         .route("/api/run/{*path}", post(run_by_path))
         .route("/api/update_environment_variables", post(admin::update_env))
         .route("/api/import", post(admin::import))
         .route("/api/{version}/sync", get(sync))
+        .route("/api/sync", get(sync))
         .route("/api/convect/metrics", get(admin::metrics))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES));
     let deploy = Router::new().route("/api/deploy", post(admin::deploy)).layer(DefaultBodyLimit::max(MAX_DEPLOY_BYTES));
@@ -93,7 +103,7 @@ pub(crate) fn caller_of(state: &AppState, headers: &HeaderMap) -> Result<Caller,
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -109,18 +119,55 @@ fn args_of(body: &Json_) -> Json_ {
     }
 }
 
+/// The caller and the JSON body of a function call, which must name a `path`.
+fn call_request(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<(Caller, Json_), Response> {
+    let caller = caller_of(state, headers)?;
+    let body = parse_body(body)?;
+    if !body["path"].is_string() {
+        return Err(bad_request("Malformed request body: missing `path`"));
+    }
+    Ok((caller, body))
+}
+
 async fn call(State(state): State<AppState>, headers: HeaderMap, body: Bytes, kind: Option<UdfKind>) -> Response {
-    let caller = match caller_of(&state, &headers) {
-        Ok(c) => c,
+    let (caller, body) = match call_request(&state, &headers, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let Some(path) = body["path"].as_str() else { return bad_request("Malformed request body: missing `path`") };
+    let path = body["path"].as_str().expect("checked by call_request");
     let result = state.engine.call(path, kind, args_of(&body), caller).await;
     respond(result)
+}
+
+/// `ConvexHttpClient.consistentQuery`, step one: the timestamp at which the
+/// client's following `/api/query_at_ts` calls all read. It travels in the sync
+/// protocol's encoding; clients treat it as opaque.
+async fn query_ts(State(state): State<AppState>) -> Response {
+    Json(json!({ "ts": encode_ts(state.engine.committer().latest()) })).into_response()
+}
+
+/// Step two: one query at a timestamp from `/api/query_ts`. Storage keeps every
+/// version, so any committed timestamp can be read.
+async fn query_at_ts(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (caller, body) = match call_request(&state, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let path = body["path"].as_str().expect("checked by call_request");
+    let Some(ts) = body["ts"].as_str().and_then(decode_ts) else {
+        return bad_request("Malformed request body: `ts` must be a timestamp from /api/query_ts");
+    };
+    if ts > state.engine.committer().latest() {
+        return bad_request("Malformed request body: `ts` is later than any commit");
+    }
+    let run = state.engine.query_at(path, args_of(&body), caller, ts, Journal::default()).await;
+    respond(run.result)
+}
+
+/// The inverse of `encode_ts`: base64 of 8 little-endian bytes.
+fn decode_ts(encoded: &str) -> Option<Timestamp> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    Some(Timestamp::from_le_bytes(bytes.try_into().ok()?))
 }
 
 async fn run_by_path(State(state): State<AppState>, Path(path): Path<String>, headers: HeaderMap, body: Bytes) -> Response {

@@ -37,18 +37,21 @@ enum Request {
     Disconnect(SessionId),
 }
 
-/// What a client subscribes to: a query, its arguments, and the journal a
-/// reconnecting client hands back so that its pages keep their boundaries.
+/// What a client subscribes to: a query, its arguments, the journal a
+/// reconnecting client hands back so that its pages keep their boundaries, and
+/// who asks (an admin session also reaches internal queries).
 #[derive(Debug, Clone)]
 pub struct LiveQuery {
     pub path: String,
     pub args: Json,
     pub journal: Option<String>,
+    pub caller: Caller,
 }
 
 impl LiveQuery {
     fn key(&self) -> String {
-        format!("{}\u{0}{}\u{0}{}", crate::deployment::normalize_path(&self.path), self.args, self.journal.as_deref().unwrap_or(""))
+        let path = crate::deployment::normalize_path(&self.path);
+        format!("{path}\u{0}{}\u{0}{}\u{0}{:?}", self.args, self.journal.as_deref().unwrap_or(""), self.caller)
     }
 }
 
@@ -232,7 +235,7 @@ impl Hub {
     async fn execute(&self, sub: SubId, query: &LiveQuery, ts: Timestamp) -> (QueryOutcome, Option<String>) {
         self.executions.fetch_add(1, Ordering::Relaxed);
         let journal = Journal::replaying(query.journal.as_deref());
-        let run = self.engine.query_at(&query.path, query.args.clone(), Caller::Client, ts, journal).await;
+        let run = self.engine.query_at(&query.path, query.args.clone(), query.caller, ts, journal).await;
         self.index.set(sub, run.reads);
         let (result, journal) = (run.result, run.journal);
         let outcome = match result.value {

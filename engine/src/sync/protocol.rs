@@ -47,6 +47,10 @@ pub enum ClientMessage {
         base_version: u32,
         #[serde(default)]
         value: Option<String>,
+        /// An admin acting as a user: convex-js names the identity
+        /// `impersonating`, the Rust crate `actingAs`.
+        #[serde(default, alias = "actingAs")]
+        impersonating: Option<Json>,
     },
     Event {},
 }
@@ -67,6 +71,43 @@ pub enum QuerySetChange {
         #[serde(rename = "queryId")]
         query_id: QueryId,
     },
+}
+
+/// Which client is connected, as far as the protocol differs between them.
+/// convex-js opens `/api/{its version}/sync`; clients built on the Rust `convex`
+/// crate (the PyPI `convex` client among them) open `/api/sync` and name
+/// themselves in a `Convex-Client: python-0.8.1` / `rust-0.10.4` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientVersion {
+    /// `npm`, `python`, `rust`, ...; empty when the client did not say.
+    kind: String,
+    /// (major, minor), when the version parsed.
+    version: Option<(u32, u32)>,
+}
+
+impl ClientVersion {
+    /// From the sync URL's version segment (only convex-js sends one) or else the
+    /// `Convex-Client` header.
+    pub fn of_request(path_version: Option<&str>, header: Option<&str>) -> ClientVersion {
+        let id = match path_version {
+            Some(v) => format!("npm-{v}"),
+            None => header.unwrap_or_default().to_string(),
+        };
+        let (kind, version) = id.split_once('-').unwrap_or((id.as_str(), ""));
+        let mut numbers = version.split('.').map(|n| n.parse::<u32>().ok());
+        let version = match (numbers.next().flatten(), numbers.next().flatten()) {
+            (Some(major), Some(minor)) => Some((major, minor)),
+            _ => None,
+        };
+        ClientVersion { kind: kind.to_string(), version }
+    }
+
+    /// Only convex-js 1.28 and later reassemble `TransitionChunk`s; the Rust
+    /// crate treats one as a protocol error and reconnects, so every other
+    /// client gets large Transitions whole (as Convex does).
+    pub fn understands_transition_chunks(&self) -> bool {
+        self.kind == "npm" && self.version.is_some_and(|v| v >= (1, 28))
+    }
 }
 
 /// The version of a client's view: its query set, identity and timestamp.
@@ -126,6 +167,30 @@ pub fn transition(start: StateVersion, end: StateVersion, modifications: Vec<Jso
     serde_json::json!({ "type": "Transition", "startVersion": start, "endVersion": end, "modifications": modifications })
 }
 
+/// A refused `Authenticate` (`base` is the identity version the server holds),
+/// so that the client neither keeps nor retries the credentials as they are.
+pub fn auth_error(message: &str, base: u32) -> Json {
+    serde_json::json!({ "type": "AuthError", "error": message, "baseVersion": base, "authUpdateAttempted": true })
+}
+
 pub fn removed(query_id: QueryId) -> Json {
     serde_json::json!({ "type": "QueryRemoved", "queryId": query_id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientVersion;
+
+    #[test]
+    fn only_recent_convex_js_gets_transition_chunks() {
+        let chunks = |path: Option<&str>, header: Option<&str>| ClientVersion::of_request(path, header).understands_transition_chunks();
+        assert!(chunks(Some("1.48.0"), None));
+        assert!(chunks(Some("1.28.0-alpha.1"), Some("python-0.8.1")));
+        assert!(!chunks(Some("1.27.5"), None));
+        assert!(chunks(None, Some("npm-1.30.0")));
+        assert!(!chunks(None, Some("python-0.8.1")));
+        assert!(!chunks(None, Some("rust-0.10.4")));
+        assert!(!chunks(None, None));
+        assert!(!chunks(Some("garbage"), None));
+    }
 }

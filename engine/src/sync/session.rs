@@ -3,9 +3,17 @@
 //! Transitions that only move forward; it answers mutations and actions, and
 //! after a mutation it moves the client to (at least) the mutation's timestamp so
 //! that `await client.mutation(...)` resolves with the write already visible.
+//! Like Convex, it follows every mutation and action response with a Transition,
+//! which clients built on the Rust crate need to complete a failed mutation.
+//! `Authenticate` with the admin key makes the session's calls admin calls (they
+//! reach internal functions); refused credentials end the connection with an
+//! `AuthError`, as Convex does.
 
 use super::hub::{LiveQuery, SessionUpdate, SyncHub};
-use super::protocol::{encode_ts, removed, transition, ClientMessage, QueryId, QueryOutcome, QuerySetChange, StateVersion};
+use super::protocol::{
+    auth_error, encode_ts, removed, transition, ClientMessage, ClientVersion, QueryId, QueryOutcome, QuerySetChange,
+    StateVersion,
+};
 use super::requests::{RequestKey, RequestLog};
 use crate::engine::Engine;
 use crate::runtime::UdfKind;
@@ -14,7 +22,8 @@ use crate::udf::{CallResult, Caller};
 use axum::extract::ws::{Message, WebSocket};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value as Json};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -40,13 +49,22 @@ struct Session {
     engine: Engine,
     hub: SyncHub,
     requests: RequestLog,
+    admin_key: Arc<String>,
+    /// Whether the client reassembles `TransitionChunk`s.
+    chunked: bool,
     id: u64,
     client_session: String,
+    /// Who the client's calls and queries run as, set by `Authenticate`.
+    caller: Caller,
     version: StateVersion,
-    queries: HashSet<QueryId>,
+    /// The identity version of the latest accepted `Authenticate`; the next
+    /// Transition moves the client to it.
+    identity: u32,
+    queries: HashMap<QueryId, LiveQuery>,
     pending: BTreeMap<QueryId, QueryOutcome>,
     pending_ts: Timestamp,
-    /// A mutation's timestamp the client must be moved to, after its response.
+    /// A timestamp the client must be sent a Transition at (or after): a
+    /// mutation's commit, or the current one after any other response.
     awaiting: Option<Timestamp>,
     out: mpsc::Sender<Message>,
     transitions_sent: u64,
@@ -58,9 +76,30 @@ struct Session {
 enum End {
     Closed,
     Fatal(String),
+    Auth(AuthRefused),
 }
 
-pub async fn serve(socket: WebSocket, engine: Engine, hub: SyncHub, requests: RequestLog) {
+/// Why an `Authenticate` is refused.
+#[derive(Debug, thiserror::Error)]
+enum AuthRefused {
+    #[error("The admin key is not valid for this deployment.")]
+    InvalidAdminKey,
+    /// Honouring the identity needs the auth layer; running the calls as the
+    /// admin instead would give them a different identity than asked for.
+    #[error("Convect cannot act as a user identity with the admin key yet; authenticate with the admin key alone.")]
+    ActingAsUser,
+    #[error("Convect does not verify user tokens yet")]
+    UserToken,
+}
+
+pub async fn serve(
+    socket: WebSocket,
+    engine: Engine,
+    hub: SyncHub,
+    requests: RequestLog,
+    admin_key: Arc<String>,
+    client: ClientVersion,
+) {
     let (mut sink, mut stream) = socket.split();
     let (out, mut out_rx) = mpsc::channel::<Message>(OUTBOUND_CAPACITY);
     let mut writer = tokio::spawn(async move {
@@ -78,10 +117,14 @@ pub async fn serve(socket: WebSocket, engine: Engine, hub: SyncHub, requests: Re
         engine,
         hub: hub.clone(),
         requests,
+        admin_key,
+        chunked: client.understands_transition_chunks(),
         id,
         client_session: String::new(),
+        caller: Caller::Client,
         version: StateVersion::default(),
-        queries: HashSet::new(),
+        identity: 0,
+        queries: HashMap::new(),
         pending: BTreeMap::new(),
         pending_ts: 0,
         awaiting: None,
@@ -116,9 +159,19 @@ pub async fn serve(socket: WebSocket, engine: Engine, hub: SyncHub, requests: Re
             break end;
         }
     };
-    if let End::Fatal(reason) = end {
-        tracing::info!(session = id, reason, "closing sync session");
-        let _ = s.out.try_send(Message::Text(json!({ "type": "FatalError", "error": reason }).to_string().into()));
+    let last = match end {
+        End::Closed => None,
+        End::Fatal(reason) => {
+            tracing::info!(session = id, reason, "closing sync session");
+            Some(json!({ "type": "FatalError", "error": reason }))
+        }
+        End::Auth(refused) => {
+            tracing::info!(session = id, reason = %refused, "refused credentials; closing sync session");
+            Some(auth_error(&refused.to_string(), s.identity))
+        }
+    };
+    if let Some(message) = last {
+        let _ = s.out.try_send(Message::Text(message.to_string().into()));
     }
     hub.disconnect(id);
     drop(s);
@@ -144,7 +197,7 @@ impl Session {
     fn send_transition(&mut self, message: Json) -> Result<(), End> {
         let text = message.to_string();
         self.transitions_sent += 1;
-        if text.len() <= CHUNK_BYTES {
+        if text.len() <= CHUNK_BYTES || !self.chunked {
             return self.send_text(text);
         }
         let parts = split_utf8(&text, CHUNK_BYTES);
@@ -180,7 +233,9 @@ impl Session {
                 self.start_call(UdfKind::Action, request_id, udf_path, args);
                 Ok(())
             }
-            ClientMessage::Authenticate { token_type, base_version, .. } => self.authenticate(&token_type, base_version),
+            ClientMessage::Authenticate { token_type, base_version, value, impersonating } => {
+                self.authenticate(&token_type, base_version, value.as_deref(), impersonating.is_some()).await
+            }
             ClientMessage::Event {} => Ok(()),
         }
     }
@@ -194,13 +249,7 @@ impl Session {
             match change {
                 QuerySetChange::Add { query_id, udf_path, args, journal } => {
                     let args = args.into_iter().next().unwrap_or(Json::Null);
-                    let query = LiveQuery { path: udf_path, args, journal };
-                    let Some((outcome, ts)) = self.hub.subscribe(self.id, query_id, query).await else {
-                        return Err(End::Fatal("the server is shutting down".into()));
-                    };
-                    self.queries.insert(query_id);
-                    self.pending.insert(query_id, outcome);
-                    self.pending_ts = self.pending_ts.max(ts);
+                    self.subscribe(query_id, LiveQuery { path: udf_path, args, journal, caller: self.caller }).await?;
                 }
                 QuerySetChange::Remove { query_id } => {
                     self.hub.unsubscribe(self.id, query_id);
@@ -213,29 +262,76 @@ impl Session {
         self.flush(Some(new), gone, 0)
     }
 
-    fn authenticate(&mut self, token_type: &str, base: u32) -> Result<(), End> {
-        if token_type == "User" {
-            // Verifying user JWTs belongs to the auth layer, which is not built yet.
-            return self.send(json!({
-                "type": "AuthError",
-                "error": "Convect does not verify user tokens yet",
-                "baseVersion": base,
-                "authUpdateAttempted": true,
-            }));
+    async fn subscribe(&mut self, query_id: QueryId, query: LiveQuery) -> Result<(), End> {
+        let Some((outcome, ts)) = self.hub.subscribe(self.id, query_id, query.clone()).await else {
+            return Err(End::Fatal("the server is shutting down".into()));
+        };
+        // A query id subscribed again (under a new caller) may have updates of its
+        // previous subscription queued; the hub sent them before it answered, so
+        // they are older than `outcome` and must not overwrite it.
+        self.drain_updates();
+        self.queries.insert(query_id, query);
+        self.pending.insert(query_id, outcome);
+        self.pending_ts = self.pending_ts.max(ts);
+        Ok(())
+    }
+
+    async fn authenticate(&mut self, token_type: &str, base: u32, value: Option<&str>, acting_as: bool) -> Result<(), End> {
+        if base != self.identity {
+            return Err(End::Fatal(format!("identity version {base} does not match the server's {}", self.identity)));
         }
-        self.version.identity = base + 1;
-        let start = StateVersion { identity: base, ..self.version };
-        self.send_transition(transition(start, self.version, Vec::new()))
+        let caller = match token_type {
+            "None" => Caller::Client,
+            "Admin" => self.admin_caller(value.unwrap_or_default(), acting_as).map_err(End::Auth)?,
+            // Verifying user JWTs belongs to the auth layer, which is not built yet.
+            "User" => return Err(End::Auth(AuthRefused::UserToken)),
+            other => return Err(End::Fatal(format!("unknown token type {other:?}"))),
+        };
+        self.identity = base + 1;
+        if caller != self.caller {
+            self.caller = caller;
+            self.resubscribe_all().await?;
+        }
+        self.flush(None, Vec::new(), 0)
+    }
+
+    /// Checks an admin token: the admin key, optionally followed by
+    /// `:<base64 identity>` (or sent with a separate identity) to act as a user.
+    fn admin_caller(&self, token: &str, acting_as: bool) -> Result<Caller, AuthRefused> {
+        let (key, identity) = match token.split_once(':') {
+            Some((key, identity)) => (key, Some(identity)),
+            None => (token, None),
+        };
+        if !crate::server::constant_time_eq(key.as_bytes(), self.admin_key.as_bytes()) {
+            return Err(AuthRefused::InvalidAdminKey);
+        }
+        if identity.is_some() || acting_as {
+            return Err(AuthRefused::ActingAsUser);
+        }
+        Ok(Caller::Admin)
+    }
+
+    /// Results depend on who asks (internal functions exist only for an admin),
+    /// so a new identity re-runs every query, as Convex does.
+    async fn resubscribe_all(&mut self) -> Result<(), End> {
+        let caller = self.caller;
+        let queries: Vec<(QueryId, LiveQuery)> =
+            self.queries.iter().map(|(id, q)| (*id, LiveQuery { caller, ..q.clone() })).collect();
+        for (query_id, query) in queries {
+            self.subscribe(query_id, query).await?;
+        }
+        Ok(())
     }
 
     fn start_call(&self, kind: UdfKind, request_id: u32, path: String, args: Vec<Json>) {
+        let caller = self.caller;
         let engine = self.engine.clone();
         let requests = self.requests.clone();
         let done = self.done.clone();
         let key = RequestKey { session: self.client_session.clone(), request_id };
         tokio::spawn(async move {
             let args = args.into_iter().next().unwrap_or(Json::Null);
-            let run = async { engine.call(&path, Some(kind), args, Caller::Client).await };
+            let run = async { engine.call(&path, Some(kind), args, caller).await };
             // Mutations re-sent after a reconnect must not apply twice.
             let result = match kind {
                 UdfKind::Mutation => requests.run_once(key, run).await,
@@ -248,13 +344,17 @@ impl Session {
     fn on_done(&mut self, d: Done, processed: Timestamp) -> Result<(), End> {
         let kind = if d.kind == UdfKind::Mutation { "MutationResponse" } else { "ActionResponse" };
         let mut message = json!({ "type": kind, "requestId": d.request_id, "logLines": d.result.log_lines });
+        // Convex sends a Transition after every response. Clients built on the
+        // Rust crate depend on it: they complete a mutation that failed with a
+        // ConvexError only at the next Transition.
+        let mut settle_at = self.version.ts;
         match d.result.value {
             Ok(value) => {
                 message["success"] = json!(true);
                 message["result"] = value;
                 if let (UdfKind::Mutation, Some(ts)) = (d.kind, d.result.ts) {
                     message["ts"] = json!(encode_ts(ts));
-                    self.awaiting = Some(self.awaiting.unwrap_or(0).max(ts));
+                    settle_at = ts;
                 }
             }
             Err(e) => {
@@ -265,6 +365,7 @@ impl Session {
                 }
             }
         }
+        self.awaiting = Some(self.awaiting.unwrap_or(0).max(settle_at));
         self.send(message)?;
         self.flush(None, Vec::new(), processed)
     }
@@ -272,26 +373,31 @@ impl Session {
     fn absorb(&mut self, update: SessionUpdate) {
         self.pending_ts = self.pending_ts.max(update.ts);
         for (query_id, outcome) in update.changes {
-            if self.queries.contains(&query_id) {
+            if self.queries.contains_key(&query_id) {
                 self.pending.insert(query_id, outcome);
             }
         }
     }
 
-    /// Sends a Transition if there is anything to tell the client: changed
-    /// results, a new query set, or a timestamp a mutation is waiting for.
-    fn flush(&mut self, query_set: Option<u32>, gone: Vec<QueryId>, processed: Timestamp) -> Result<(), End> {
+    fn drain_updates(&mut self) {
         while let Ok(u) = self.updates.try_recv() {
             self.absorb(u);
         }
+    }
+
+    /// Sends a Transition if there is anything to tell the client: changed
+    /// results, a new query set or identity, or a timestamp it is waiting for.
+    fn flush(&mut self, query_set: Option<u32>, gone: Vec<QueryId>, processed: Timestamp) -> Result<(), End> {
+        self.drain_updates();
         let ts = self.version.ts.max(self.pending_ts).max(processed);
         let reached = self.awaiting.is_some_and(|t| ts >= t);
-        if self.pending.is_empty() && query_set.is_none() && !reached {
+        let new_identity = self.identity != self.version.identity;
+        if self.pending.is_empty() && query_set.is_none() && !reached && !new_identity {
             return Ok(());
         }
         let mut modifications: Vec<Json> = gone.into_iter().map(removed).collect();
         modifications.extend(std::mem::take(&mut self.pending).iter().map(|(id, o)| o.modification(*id)));
-        let end = StateVersion { query_set: query_set.unwrap_or(self.version.query_set), ts, ..self.version };
+        let end = StateVersion { query_set: query_set.unwrap_or(self.version.query_set), identity: self.identity, ts };
         let message = transition(self.version, end, modifications);
         self.version = end;
         if reached {

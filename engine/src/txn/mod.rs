@@ -9,7 +9,7 @@ mod write_log;
 pub use read_set::ReadSet;
 pub use write_log::{PendingWrite, WriteLog};
 
-use crate::catalog::{Catalog, IndexMeta, BY_ID};
+use crate::catalog::{table_name_key, Catalog, IndexMeta, BY_ID, TABLE_NAMES};
 use crate::committer::{CommitError, Committer, PreparedCommit};
 use crate::storage::{CatalogWrite, DocumentWrite, IndexWrite, KeyRange, Persistence, StorageError};
 use crate::types::{Document, Order, Timestamp};
@@ -100,9 +100,16 @@ impl Transaction {
         Ok(())
     }
 
+    /// Records that `table` was read while it did not exist, i.e. as empty.
+    pub fn record_missing_table(&mut self, table: &str) {
+        self.reads.record_point(TABLE_NAMES, table_name_key(table));
+    }
+
     /// Reads one document, recording the point read.
     pub fn get(&mut self, id: DocumentId) -> Result<Option<Document>> {
         let Some(by_id) = self.by_id(id.table_number) else {
+            // No read to record: a table created later gets random ids, so no
+            // document of it can ever have this one.
             return Ok(None);
         };
         self.reads.record_point(by_id.id, by_id_key(&id));
@@ -155,7 +162,10 @@ impl Transaction {
     }
 
     pub fn count(&mut self, table: &str) -> Result<u64> {
-        let Some(number) = self.catalog().table_number(table) else { return Ok(0) };
+        let Some(number) = self.catalog().table_number(table) else {
+            self.record_missing_table(table);
+            return Ok(0);
+        };
         let Some(by_id) = self.by_id(number) else { return Ok(0) };
         self.reads.record(by_id.id, KeyRange::all());
         let stored = self.env.store.count_index(by_id.id, self.snapshot)? as i64;
@@ -293,9 +303,13 @@ impl Transaction {
     pub fn prepare(self) -> PreparedCommit {
         let catalog = self.env.catalog.read().expect("catalog poisoned");
         let mut commit = PreparedCommit { snapshot: self.snapshot, deployment_version: self.deployment_version, ..Default::default() };
+        let mut inserted_into = BTreeSet::new();
         for (id, w) in self.writes.iter() {
             if w.old.is_none() && w.new.is_none() {
                 continue; // inserted and deleted by this transaction
+            }
+            if w.old.is_none() {
+                inserted_into.insert(id.table_number);
             }
             for index in catalog.indexes(id.table_number) {
                 let old = w.old.as_ref().map(|d| index.key_of(d));
@@ -313,6 +327,8 @@ impl Transaction {
             }
             commit.documents.push(DocumentWrite { id: *id, value: w.new.clone() });
         }
+        let tables = inserted_into.into_iter().filter_map(|n| catalog.table_name(n));
+        commit.written_keys.extend(tables.map(|t| (TABLE_NAMES, table_name_key(t))));
         drop(catalog);
         commit.reads = self.reads;
         commit

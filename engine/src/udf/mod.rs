@@ -16,6 +16,7 @@ use crate::runtime::{Execution, JsFailure, UdfKind};
 use crate::txn::{ReadSet, Transaction};
 use crate::types::Timestamp;
 use action_host::ActionHost;
+use convect_bundler::Environment;
 use convect_schema::{check_value, Value};
 use serde_json::Value as Json;
 use std::sync::Arc;
@@ -155,7 +156,7 @@ impl Engine {
             seed: rand::random(),
             now_ms: now_ms(),
             time_limit: if f.kind == UdfKind::Action { ACTION_TIME_LIMIT } else { QUERY_TIME_LIMIT },
-            env: self.env_vars(),
+            env: deployment.env.clone(),
         };
         Ok((deployment, f, exec))
     }
@@ -232,6 +233,8 @@ impl Engine {
             let mut exec = exec.clone();
             exec.seed = rand::random();
             exec.now_ms = now_ms();
+            // A retry after an environment change must see the new values.
+            exec.env = deployment.env.clone();
             let (outcome, host) = match self.run_in_txn(&deployment, exec, true, None, Journal::default()).await {
                 Ok(x) => x,
                 Err(e) => return CallResult::failed(e),
@@ -262,10 +265,13 @@ impl Engine {
 
     async fn run_action(&self, deployment: Arc<crate::deployment::Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
         let host = ActionHost { engine: self.clone(), runtime: tokio::runtime::Handle::current() };
-        let run = self.inner.action_pool.run(deployment, move |iso| iso.run(&exec, host).0).await;
-        let outcome = match run {
-            Ok(o) => o,
-            Err(e) => return CallResult::failed(e.into()),
+        let outcome = if f.environment == Environment::Node {
+            self.inner.node_pool.run(&deployment.node, exec, host).await
+        } else {
+            match self.inner.action_pool.run(deployment, move |iso| iso.run(&exec, host).0).await {
+                Ok(o) => o,
+                Err(e) => return CallResult::failed(e.into()),
+            }
         };
         let value = self.returned(&f, path, outcome.result);
         CallResult { value, log_lines: outcome.log_lines, ts: None }

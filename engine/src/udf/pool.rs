@@ -52,7 +52,7 @@ fn worker(rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
         let reusable = matches!(&current, Some((v, iso)) if *v == deployment.version && iso.is_healthy());
         if !reusable {
             current = None;
-            match Isolate::new(deployment.sources.clone()) {
+            match Isolate::new(deployment.sources.clone(), &deployment.env) {
                 Ok(iso) => current = Some((deployment.version, iso)),
                 Err(e) => {
                     tracing::error!(error = %e.message, "could not create an isolate");

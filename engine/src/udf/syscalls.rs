@@ -80,7 +80,7 @@ impl TxnHost {
     fn sync_op(&mut self, op: &str, args: Json) -> SyscallResult {
         match op {
             "1.0/queryStream" => {
-                let stream = QueryStream::open(&self.txn, &args["query"])?;
+                let stream = QueryStream::open(&mut self.txn, &args["query"])?;
                 let id = self.next_stream;
                 self.next_stream += 1;
                 self.streams.insert(id, stream);
@@ -93,6 +93,10 @@ impl TxnHost {
             "1.0/db/normalizeId" => {
                 let table = args["table"].as_str().unwrap_or_default();
                 let s = args["idString"].as_str().unwrap_or_default();
+                if self.txn.catalog().table_number(table).is_none() {
+                    // Once the table exists, ids of its documents normalize.
+                    self.txn.record_missing_table(table);
+                }
                 let ok = DocumentId::decode(s).ok().filter(|id| self.txn.table_name_of(id).as_deref() == Some(table));
                 Ok(json!({ "id": ok.map(|_| s) }))
             }
@@ -150,7 +154,7 @@ impl TxnHost {
     }
 
     fn query_page(&mut self, args: &Json) -> SyscallResult {
-        let mut stream = QueryStream::open(&self.txn, &args["query"])?;
+        let mut stream = QueryStream::open(&mut self.txn, &args["query"])?;
         let start = decode_cursor(args["cursor"].as_str())?;
         let replayed = self.journal.replay.get(self.journal.recorded.len()).map(String::as_str);
         let end = decode_cursor(args["endCursor"].as_str().or(replayed))?;

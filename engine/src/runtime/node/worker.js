@@ -1,0 +1,135 @@
+// The Node.js worker for "use node" actions, evaluated after shared.js (which defines
+// `convectEntryPoints`). Convect starts it with a socket on fd 3 and exchanges
+// newline-delimited JSON frames there, because stdout and stderr belong to user code.
+// One execution at a time; imported bundles stay in Node's module cache, so a warm
+// worker loads each bundle once.
+import net from "node:net";
+import path from "node:path";
+import util from "node:util";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const channel = new net.Socket({ fd: 3, readable: true, writable: true });
+const send = (frame) => channel.write(JSON.stringify(frame) + "\n");
+
+// esbuild's `__require` shim in bundled CommonJS code calls this for Node built-ins.
+globalThis.require = createRequire(import.meta.url);
+// Bundled CommonJS also reads these free variables, which ES modules lack; as on
+// Convex, they name the worker's own file.
+globalThis.__filename = fileURLToPath(import.meta.url);
+globalThis.__dirname = path.dirname(globalThis.__filename);
+
+/** Id of the running execution; every frame the worker sends carries it. */
+let call = null;
+
+// ---- console: captured as Convex-style log lines of the running execution ----
+// Values read as Node's own inspect shows them; strings are quoted, as on Convex.
+const show = (v, top) => (top && typeof v === "string" ? v : util.inspect(v));
+const log = (line) => {
+  if (call !== null) send({ type: "log", call, line });
+  else process.stderr.write(line + "\n"); // between executions: the server's logs
+};
+const { console: captured, reset: resetConsole } = convectConsole({ log, show, now: () => Date.now() });
+// Onto Node's own console, so that methods Convex does not capture still exist.
+Object.assign(console, captured);
+// Node's default would end the process, and with it every later execution.
+process.on("unhandledRejection", (e) => log(`[ERROR] Unhandled promise rejection: ${show(e, true)}`));
+
+// ---- the Convex syscall ABI, forwarded to the engine ----
+const pending = new Map();
+let nextSyscall = 1;
+globalThis.Convex = {
+  syscall: (op) => {
+    throw new Error(`Convex.syscall("${op}") is not available in Node.js actions; only async syscalls are.`);
+  },
+  asyncSyscall: (op, args) =>
+    new Promise((resolve, reject) => {
+      if (call === null) {
+        reject(new Error(`${op} was called after its action finished; await every call inside the action.`));
+        return;
+      }
+      const id = nextSyscall++;
+      pending.set(id, { resolve, reject });
+      send({ type: "syscall", call, id, op, args });
+    }),
+  jsSyscall: (op) => {
+    throw new Error(`\`${op}\` is not supported by Convect yet`);
+  },
+};
+
+const settle = ({ id, ok, value, message, data }) => {
+  const p = pending.get(id);
+  if (!p) return;
+  pending.delete(id);
+  if (ok) return p.resolve(value);
+  const err = new Error(message);
+  if (data !== undefined) err.data = data;
+  p.reject(err);
+};
+
+// ---- executions ----
+/** `process.env` is exactly the deployment's variables, per execution. */
+const setEnv = (env) => {
+  for (const k of Object.keys(process.env)) delete process.env[k];
+  Object.assign(process.env, env);
+};
+const entry = convectEntryPoints({
+  show,
+  begin: (_kind, meta) => {
+    resetConsole();
+    setEnv(meta.env);
+  },
+});
+const load = (dir, module) => import(pathToFileURL(path.join(dir, module)).href);
+
+const run = async (f) => {
+  // Module top-level code may read the environment, so it is set before loading.
+  setEnv(JSON.parse(f.meta).env);
+  try {
+    const ns = await load(f.dir, f.module);
+    return await entry.invoke(ns, f.export, "action", f.argsJson, f.meta);
+  } catch (e) {
+    return JSON.stringify(entry.describeError(e));
+  }
+};
+
+const analyze = async (f) => {
+  setEnv(f.env);
+  const out = {};
+  let module;
+  try {
+    for (module of f.modules) out[module] = JSON.parse(entry.analyze(await load(f.dir, module)));
+    return JSON.stringify({ ok: true, value: JSON.stringify(out) });
+  } catch (e) {
+    const failure = entry.describeError(e);
+    failure.message = `Failed to analyze ${module}: ${failure.message}`;
+    return JSON.stringify(failure);
+  }
+};
+
+const execute = async (f, body) => {
+  call = f.call;
+  const outcome = await body(f);
+  send({ type: "done", call: f.call, outcome });
+  call = null;
+};
+
+const handle = (f) => {
+  if (f.type === "result") settle(f);
+  else if (f.type === "run") execute(f, run);
+  else if (f.type === "analyze") execute(f, analyze);
+};
+
+let buffered = "";
+channel.setEncoding("utf8");
+channel.on("data", (chunk) => {
+  buffered += chunk;
+  for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+    const line = buffered.slice(0, nl);
+    buffered = buffered.slice(nl + 1);
+    handle(JSON.parse(line));
+  }
+});
+// The engine went away (or closed this worker): nothing is left to do.
+channel.on("end", () => process.exit(0));
+channel.on("error", () => process.exit(1));

@@ -1,0 +1,125 @@
+// What both function runtimes share: the entry points and the console. The QuickJS
+// isolate evaluates this file before prelude.js, the Node.js worker before
+// node/worker.js, each in a scope of its own. For the entry points the runtime
+// passes `show` (how a thrown non-Error value reads) and `begin(kind, meta)` (sets
+// up the globals of one execution).
+const convectEntryPoints = ({ show, begin }) => {
+  /** A thrown value as the JSON outcome `{ ok: false, message, data? }`. */
+  const describeError = (e) => {
+    if (e instanceof Error || (typeof e === "object" && e !== null && "message" in e)) {
+      const name = e.name || "Error";
+      const stack = typeof e.stack === "string" ? e.stack.trimEnd() : "";
+      const out = { ok: false, message: `Uncaught ${name}: ${e.message}${stack ? "\n" + stack : ""}` };
+      if (e.ConvexErrorSymbol !== undefined || (typeof e.data === "string" && name === "ConvexError")) {
+        out.message = `Uncaught ConvexError: ${e.message}`;
+        out.data = e.data;
+      }
+      return out;
+    }
+    return { ok: false, message: `Uncaught ${show(e, true)}` };
+  };
+
+  const kinds = { query: "isQuery", mutation: "isMutation", action: "isAction" };
+  /** Invokes one exported function; always resolves to a JSON outcome. */
+  const invoke = async (ns, exportName, kind, argsJson, metaJson) => {
+    const meta = JSON.parse(metaJson);
+    begin(kind, meta);
+    try {
+      const fn = ns[exportName];
+      if (!fn || !fn[kinds[kind]]) {
+        return JSON.stringify({ ok: false, message: `"${exportName}" is not a ${kind} function.` });
+      }
+      const value =
+        kind === "query" ? await fn.invokeQuery(argsJson)
+        : kind === "mutation" ? await fn.invokeMutation(argsJson)
+        : await fn.invokeAction(meta.requestId, argsJson);
+      return JSON.stringify({ ok: true, value });
+    } catch (e) {
+      return JSON.stringify(describeError(e));
+    }
+  };
+
+  /** Describes a module's exported functions and special default exports. */
+  const analyze = (ns) => {
+    const functions = [];
+    for (const name of Object.keys(ns)) {
+      const f = ns[name];
+      if (typeof f !== "function" && typeof f !== "object") continue;
+      if (f === null) continue;
+      const kind = f.isQuery ? "query" : f.isMutation ? "mutation" : f.isAction ? "action" : f.isHttp ? "httpAction" : null;
+      if (kind === null) continue;
+      functions.push({
+        name,
+        kind,
+        visibility: f.isInternal ? "internal" : "public",
+        args: typeof f.exportArgs === "function" ? f.exportArgs() : null,
+        returns: typeof f.exportReturns === "function" ? f.exportReturns() : null,
+      });
+    }
+    const d = ns.default;
+    const schema = d && typeof d.export === "function" && d.tables !== undefined ? d.export() : null;
+    return JSON.stringify({ functions, schema, isRouter: !!(d && d.isRouter) });
+  };
+
+  return { describeError, invoke, analyze };
+};
+
+// Console capture for both runtimes: Convex-style log lines (`[LOG] ...`) handed
+// to `log`, values rendered by the runtime's `show`, timers read from `now` (real
+// time, even where Date.now() is fixed). Returns the console and a `reset` that
+// forgets timers and counters between executions.
+const convectConsole = ({ log, show, now }) => {
+  const format = (args) => args.map((a) => show(a, false)).join(" ");
+  const levels = { log: "LOG", info: "INFO", warn: "WARN", error: "ERROR", debug: "DEBUG" };
+  const consoleObj = {};
+  for (const [name, level] of Object.entries(levels)) {
+    consoleObj[name] = (...args) => log(`[${level}] ${format(args)}`);
+  }
+  consoleObj.trace = consoleObj.debug;
+
+  // Lines follow Convex: `[INFO] label: 12ms`, `[WARN] Timer 'label' does not exist`.
+  const timers = new Map();
+  const counts = new Map();
+  const labelOf = (label) => (label === undefined ? "default" : String(label));
+  const warn = (message) => log(`[WARN] ${message}`);
+  const elapsed = (name) => `${name}: ${now() - timers.get(name)}ms`;
+  consoleObj.time = (label) => {
+    const name = labelOf(label);
+    if (timers.has(name)) warn(`Timer '${name}' already exists`);
+    else timers.set(name, now());
+  };
+  consoleObj.timeLog = (label, ...data) => {
+    const name = labelOf(label);
+    if (!timers.has(name)) return warn(`Timer '${name}' does not exist`);
+    log(`[INFO] ${[elapsed(name), ...data.map((a) => show(a, false))].join(" ")}`);
+  };
+  consoleObj.timeEnd = (label) => {
+    const name = labelOf(label);
+    if (!timers.has(name)) return warn(`Timer '${name}' does not exist`);
+    log(`[INFO] ${elapsed(name)}`);
+    timers.delete(name);
+  };
+  consoleObj.count = (label) => {
+    const name = labelOf(label);
+    const n = (counts.get(name) ?? 0) + 1;
+    counts.set(name, n);
+    log(`[INFO] ${name}: ${n}`);
+  };
+  consoleObj.countReset = (label) => {
+    const name = labelOf(label);
+    if (counts.has(name)) counts.set(name, 0);
+    else warn(`Count for '${name}' does not exist`);
+  };
+  // As in browsers and Node: nothing when the condition holds.
+  consoleObj.assert = (condition, ...data) => {
+    if (condition) return;
+    log(`[ERROR] Assertion failed${data.length > 0 ? `: ${format(data)}` : ""}`);
+  };
+  // The console standard lets `table` log its data as-is instead of drawing a table.
+  consoleObj.table = consoleObj.log;
+  const reset = () => {
+    timers.clear();
+    counts.clear();
+  };
+  return { console: consoleObj, reset };
+};
