@@ -1,6 +1,7 @@
 //! The HTTP load generator: `concurrency` workers, each with its own keep-alive
-//! connection from a shared pool, call `items:insert` one document at a time
-//! until a fixed number of mutations (or a time limit) is reached.
+//! connection from a shared pool, call one function (`items:insert` one
+//! document at a time, or any other [`Call`]) until a fixed number of calls
+//! (or a time limit) is reached.
 
 use crate::doc;
 use anyhow::{bail, Result};
@@ -20,8 +21,21 @@ pub fn shape_of(concurrency: usize) -> String {
     }
 }
 
+/// The function a load phase calls: `POST {route}` with `path` and the
+/// arguments for call number `n`.
+#[derive(Clone, Copy)]
+pub struct Call {
+    pub route: &'static str,
+    pub path: &'static str,
+    pub args: fn(usize) -> Value,
+}
+
+/// Inserts one benchmark document per call.
+pub const INSERT: Call = Call { route: "/api/mutation", path: "items:insert", args: doc::args };
+
 /// One load phase.
 pub struct Load {
+    pub call: Call,
     pub concurrency: usize,
     pub mutations: usize,
     pub deadline: Duration,
@@ -55,9 +69,9 @@ pub fn client(max_concurrency: usize) -> Result<reqwest::Client> {
         .build()?)
 }
 
-/// Calls `items:insert` once; Ok only on `{"status":"success"}`.
-async fn insert(client: &reqwest::Client, endpoint: &str, n: usize) -> Result<()> {
-    let body = json!({ "path": "items:insert", "args": doc::args(n), "format": "convex_encoded_json" });
+/// Makes call number `n`; Ok only on `{"status":"success"}`.
+async fn call(client: &reqwest::Client, endpoint: &str, what: Call, n: usize) -> Result<()> {
+    let body = json!({ "path": what.path, "args": (what.args)(n), "format": "convex_encoded_json" });
     let res = client.post(endpoint).json(&body).send().await?;
     let status = res.status();
     let text = res.text().await?;
@@ -77,7 +91,7 @@ async fn worker(client: reqwest::Client, endpoint: Arc<str>, next: Arc<AtomicUsi
             return out;
         }
         let t = Instant::now();
-        match insert(&client, &endpoint, load.first + n).await {
+        match call(&client, &endpoint, load.call, load.first + n).await {
             Ok(()) => out.latencies.push(t.elapsed()),
             Err(e) => {
                 out.errors += 1;
@@ -89,7 +103,7 @@ async fn worker(client: reqwest::Client, endpoint: Arc<str>, next: Arc<AtomicUsi
 
 /// Runs one phase against `url`.
 pub async fn run(client: &reqwest::Client, url: &str, load: Load) -> Outcome {
-    let endpoint: Arc<str> = format!("{url}/api/mutation").into();
+    let endpoint: Arc<str> = format!("{url}{}", load.call.route).into();
     let next = Arc::new(AtomicUsize::new(0));
     let load = Arc::new(load);
     let start = Instant::now();

@@ -100,6 +100,20 @@ pub fn cpu_time(pid: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(ticks as f64 / clock_ticks()))
 }
 
+/// CPU time used so far by process `pid` and its live descendants (the
+/// server's Node.js workers), read from `/proc/<pid>/task/*/children`.
+pub fn tree_cpu_time(pid: &str) -> Option<Duration> {
+    let mut total = cpu_time(pid)?;
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    for task in tasks.flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for child in children.split_whitespace() {
+            total += tree_cpu_time(child).unwrap_or_default();
+        }
+    }
+    Some(total)
+}
+
 /// Kernel clock ticks per second (`getconf CLK_TCK`, almost always 100).
 fn clock_ticks() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();

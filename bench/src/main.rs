@@ -6,9 +6,11 @@
 //! `convect-bench live` measures live queries over the WebSocket sync protocol:
 //! write-to-subscriber latency at 1 to 10,000 subscribers beside HTTP round
 //! trips, query re-executions per write, and server memory per connection and
-//! per subscription.
+//! per subscription. `convect-bench ecosystem` measures `"use node"` action
+//! calls beside QuickJS ones, and deploys of a large CommonJS dependency.
 
 mod doc;
+mod ecosystem;
 mod live;
 mod live_report;
 mod load;
@@ -46,6 +48,8 @@ enum Bench {
     Inserts(InsertsArgs),
     /// Live queries over WebSocket: fan-out latency, executions per write, memory per connection
     Live(live::LiveArgs),
+    /// Node.js action calls beside QuickJS ones; deploy time with a large CommonJS dependency
+    Ecosystem(ecosystem::EcosystemArgs),
 }
 
 #[derive(clap::Args)]
@@ -71,7 +75,7 @@ struct InsertsArgs {
     no_write: bool,
 }
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("bench/ is inside the repository");
     repo.canonicalize().unwrap_or_else(|_| repo.to_owned())
 }
@@ -84,10 +88,10 @@ fn convect_bin(repo: &Path) -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// Copies the fixture's sources (not `_generated`) into `dest`.
-fn copy_fixture(repo: &Path, dest: &Path) -> Result<()> {
+/// Copies the sources (not `_generated`) of `bench/<fixture>` into `dest`.
+pub(crate) fn copy_fixture(repo: &Path, fixture: &str, dest: &Path) -> Result<()> {
     std::fs::create_dir_all(dest)?;
-    for entry in std::fs::read_dir(repo.join("bench/fixture"))? {
+    for entry in std::fs::read_dir(repo.join("bench").join(fixture))? {
         let entry = entry?;
         if entry.file_type()?.is_file() {
             std::fs::copy(entry.path(), dest.join(entry.file_name()))?;
@@ -118,7 +122,7 @@ async fn run_phases(server: &Server, work: &Path, args: &InsertsArgs) -> Result<
 /// Starts and prepares the server, measures, and stops it (also on error).
 async fn measure(bin: &Path, repo: &Path, work: &Path, args: &InsertsArgs) -> Result<Vec<Measurement>> {
     let functions = work.join("convex");
-    copy_fixture(repo, &functions)?;
+    copy_fixture(repo, "fixture", &functions)?;
     let server = Server::start(bin, &work.join("data")).await?;
     let results = match server.deploy(bin, &functions).await {
         Ok(()) => run_phases(&server, work, args).await,
@@ -201,7 +205,7 @@ fn raise_open_files(needed: u64) -> Result<()> {
 /// Starts and prepares the server, measures live queries, and stops it (also on error).
 async fn measure_live(bin: &Path, repo: &Path, work: &Path, args: &live::LiveArgs) -> Result<live::LiveResults> {
     let functions = work.join("convex");
-    copy_fixture(repo, &functions)?;
+    copy_fixture(repo, "fixture", &functions)?;
     let server = Server::start(bin, &work.join("data")).await?;
     let results = match server.deploy(bin, &functions).await {
         Ok(()) => live::run(&server, args).await,
@@ -240,6 +244,33 @@ async fn live_bench(args: live::LiveArgs) -> Result<()> {
     Ok(())
 }
 
+async fn ecosystem_bench(args: ecosystem::EcosystemArgs) -> Result<()> {
+    let repo = repo_root();
+    let bin = convect_bin(&repo)?;
+    let work = work_dir(&repo, "bench-ecosystem-")?;
+    let load_before = machine::load_average();
+    let functions = work.path().join("convex");
+    copy_fixture(&repo, "fixture-ecosystem", &functions)?;
+    let server = Server::start(&bin, &work.path().join("data")).await?;
+    let results = match server.deploy(&bin, &functions).await {
+        Ok(()) => ecosystem::run(&bin, &server, work.path(), &args).await,
+        Err(e) => Err(e),
+    };
+    if results.is_err() {
+        eprintln!("server output (last lines):\n{}", server.log_tail());
+    }
+    server.stop().await?;
+    let results = results.context("benchmark failed")?;
+    let machine = machine::Machine::detect(&repo, work.path(), load_before);
+    println!("{}", ecosystem::report(&results));
+    if !args.no_write {
+        let path = repo.join("BENCHMARKS.md");
+        report::write_between(&path, ecosystem::BEGIN, ecosystem::END, &ecosystem::section(&machine, &results, &args))?;
+        println!("updated {}", path.display());
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -254,6 +285,11 @@ fn main() -> std::process::ExitCode {
             .build()
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(live_bench(args))),
+        Bench::Ecosystem(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(ecosystem_bench(args))),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

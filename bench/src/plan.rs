@@ -85,7 +85,7 @@ impl<'a> Runner<'a> {
         let server_pid = self.server.pid().map_or_else(|| "0".into(), |p| p.to_string());
         let cpu = || (cpu_time(&server_pid), cpu_time("self"));
         let before = cpu();
-        let load = Load { concurrency, mutations, deadline, first: self.next_doc };
+        let load = Load { call: load::INSERT, concurrency, mutations, deadline, first: self.next_doc };
         self.next_doc += mutations;
         let outcome = load::run(&self.client, &self.server.url, load).await;
         let after = cpu();
