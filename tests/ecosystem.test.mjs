@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { useServer } from "./harness.mjs";
-import { api, rejects } from "./support.mjs";
+import { api, rejects, rejectsOnBothClients, SERVER_ERROR } from "./support.mjs";
 
 const srv = useServer(async (server) => {
   await server.setEnv("ECOSYSTEM_GREETING", "hello from env");
@@ -58,8 +58,11 @@ test("internal node actions are not callable by clients", async (t, server) => {
   await rejects(server.client().action(api.nodeCrypto.envAndLogs, {}), "Could not find public function");
 });
 
-test("a node action's error reaches the client", async (t, server) => {
-  await rejects(server.client().action(api.nodeCrypto.fails, {}), "node action failed on purpose");
+test("a node action's error reaches the client as on Convex, its frames mapped to the source", async (t, server) => {
+  // Node's own frames, the worker's and the convex package's wrappers are left out.
+  const frame = String.raw`\n    at handler \(\.\./functions-\d+/nodeCrypto\.ts:\d+:\d+\)`;
+  const pattern = `${SERVER_ERROR}Uncaught Error: node action failed on purpose${frame}`;
+  await rejectsOnBothClients(t, server, "action", api.nodeCrypto.fails, {}, pattern);
 });
 
 test("a use node file that exports a query is refused with Convex's message", async (t, server) => {

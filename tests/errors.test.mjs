@@ -2,9 +2,20 @@
 // requests): unknown and internal functions, argument/return validation,
 // schema violations, oversized documents, thrown errors, endless loops and
 // writes followed by a throw. Every case also proves that nothing changed.
+// Then the exact text of errors, as Convex words them, through both official
+// clients (HTTP and the sync WebSocket), and the bytes of HTTP responses.
 import assert from "node:assert/strict";
 import { useServer } from "./harness.mjs";
-import { api, ConvexError, rejects, rejectsWithData, uniqueName } from "./support.mjs";
+import {
+  api,
+  ConvexError,
+  escapeRegExp,
+  rejects,
+  rejectsOnBothClients,
+  rejectsWithData,
+  SERVER_ERROR,
+  uniqueName,
+} from "./support.mjs";
 
 let itemId; // an existing item that failing mutations try to modify
 let valueId; // an ID of another table
@@ -44,9 +55,10 @@ test("internal functions and wrong function kinds are refused to clients", async
     await rejects(client.mutation(api.remote.record, record), "remote:record");
     await rejects(client.query(api.remote.getRecord, { id: itemId }), "remote:getRecord");
     // A mutation must not run (and write) through the query endpoint.
+    // Convex names the function by its canonical path in this message.
     await rejects(
       client.query(api.items.insert, { group: "kind", n: 2, tag: "t" }),
-      "items:insert",
+      "Trying to execute items.js:insert as Query, but it is defined as Mutation.",
     );
     await rejects(client.action(api.items.insert, { group: "kind", n: 2, tag: "t" }));
   });
@@ -142,31 +154,89 @@ test("thrown errors reach the client with message and ConvexError data", async (
   });
 });
 
-test("function errors travel as HTTP 560 with the documented body", async (t, server) => {
-  const call = async (path, args) => {
-    const res = await fetch(`${server.url}/api/query`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ path, args: [args], format: "convex_encoded_json" }),
-    });
-    return { status: res.status, body: await res.json() };
-  };
-  const message = uniqueName("raw");
-  const plain = await call("errors:throwPlain", { message });
-  assert.equal(plain.status, 560);
-  assert.equal(plain.body.status, "error");
-  assert.ok(plain.body.errorMessage.includes(message), plain.body.errorMessage);
-  assert.equal(plain.body.errorData, undefined);
-  assert.ok(Array.isArray(plain.body.logLines));
+// The harness copies each fixture to `<work>/src/functions-N`, so frames name
+// sources as Convex's do for that folder: `../functions-N/errors.ts`.
+const AT_ERRORS_TS = String.raw`\n    at handler \(\.\./functions-\d+/errors\.ts:\d+:\d+\)`;
 
-  const coded = await call("errors:throwConvexError", { code: "RAW" });
-  assert.equal(coded.status, 560);
+/** A raw HTTP API call; resolves to the status and the body's text. */
+async function post(server, endpoint, path, args) {
+  const res = await fetch(`${server.url}/api/${endpoint}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ path, args: [args], format: "convex_encoded_json" }),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+test("function errors travel as HTTP 200 with Convex's body", async (t, server) => {
+  // Convex answers a function's failure with 200 (convex-js also accepts 560,
+  // the PyPI client's http_client.ConvexHttpClient only 200); `logLines` and
+  // `errorData` are left out when there are none.
+  const message = uniqueName("raw");
+  const plain = await post(server, "query", "errors:throwPlain", { message });
+  assert.equal(plain.status, 200);
+  const body = JSON.parse(plain.text);
+  assert.deepStrictEqual(Object.keys(body), ["status", "errorMessage"]);
+  assert.equal(body.status, "error");
+  assert.match(body.errorMessage, new RegExp(`^${SERVER_ERROR}Uncaught Error: ${message}\n`));
+
+  const coded = await post(server, "query", "errors:throwConvexError", { code: "RAW" });
+  assert.equal(coded.status, 200);
   // int64 inside errorData uses the convex_encoded_json form.
-  assert.deepStrictEqual(coded.body.errorData, {
+  assert.deepStrictEqual(JSON.parse(coded.text).errorData, {
     code: "RAW",
     count: { $integer: Buffer.from([3, 0, 0, 0, 0, 0, 0, 0]).toString("base64") },
     tags: ["a", "b"],
   });
+});
+
+test("results are exported from the value model: sorted keys, floats as 1.0", async (t, server) => {
+  const big = { $integer: Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]).toString("base64") };
+  // The function builds its object in another order, with a whole-number float.
+  const echo = await post(server, "query", "values:echo", { big, data: { $bytes: "AQID" } });
+  assert.equal(echo.status, 200);
+  assert.equal(
+    echo.text,
+    '{"status":"success","value":{"bigPlusOne":{"$integer":"AgAAAAAAAAA="},"bigType":"bigint",' +
+      '"byteLength":3.0,"isArrayBuffer":true,"reversed":{"$bytes":"AwIB"}}}',
+  );
+  // Log lines come after the value, only when there are some.
+  const chatter = await post(server, "query", "logs:chatter", { message: "hi" });
+  assert.equal(chatter.text, `{"status":"success","value":2.0,"logLines":["[LOG] 'said' 'hi'","[WARN] 'warned' 'hi'"]}`);
+});
+
+test("a thrown Error reads as on Convex, its frames mapped to the source", async (t, server) => {
+  const message = uniqueName("boom");
+  const pattern = `${SERVER_ERROR}Uncaught Error: ${message}${AT_ERRORS_TS}`;
+  for (const error of await rejectsOnBothClients(t, server, "query", api.errors.throwPlain, { message }, pattern)) {
+    assert.equal(error instanceof ConvexError, false);
+  }
+  const args = { group: uniqueName("ws"), patchId: itemId, kind: "plain" };
+  await rejectsOnBothClients(t, server, "mutation", api.errors.writeThenThrow, args, `${SERVER_ERROR}Uncaught Error: failing after writes${AT_ERRORS_TS}`);
+});
+
+test("a ConvexError keeps its data and reads as on Convex", async (t, server) => {
+  const text = escapeRegExp('{"code":"E_FMT","count":"3n","tags":["a","b"]}');
+  const pattern = `${SERVER_ERROR}Uncaught ConvexError: ${text}${AT_ERRORS_TS}`;
+  for (const error of await rejectsOnBothClients(t, server, "query", api.errors.throwConvexError, { code: "E_FMT" }, pattern)) {
+    assert.ok(error instanceof ConvexError, error.stack);
+    assert.deepStrictEqual(error.data, { code: "E_FMT", count: 3n, tags: ["a", "b"] });
+  }
+});
+
+test("unknown functions and invalid arguments are server errors as on Convex", async (t, server) => {
+  const missing = escapeRegExp(
+    "Could not find public function for 'items:noSuchQuery'. Did you forget to run `convect dev` or `convect deploy`?",
+  );
+  await rejectsOnBothClients(t, server, "query", api.items.noSuchQuery, {}, `${SERVER_ERROR}${missing}`);
+  const invalid = escapeRegExp("ArgumentValidationError: Object is missing the required field `tag`.");
+  await rejectsOnBothClients(t, server, "mutation", api.items.insert, { group: "x", n: 1 }, `${SERVER_ERROR}${invalid}[^]*`);
+});
+
+test("an action's failing query shows the query's error once, without a second prefix", async (t, server) => {
+  const message = uniqueName("inner");
+  const pattern = `${SERVER_ERROR}Uncaught Error: Uncaught Error: ${message}${AT_ERRORS_TS}`;
+  await rejectsOnBothClients(t, server, "action", api.errors.throwThroughRunQuery, { message }, pattern);
 });
 
 test("a mutation that throws after writing leaves nothing behind", async (t, server) => {
@@ -193,4 +263,11 @@ test("endless loops time out clearly and the server keeps serving", async (t, se
   });
   const doc = await client.query(api.items.get, { id: itemId });
   assert.equal(doc?._id, itemId);
+});
+
+test("source maps are stored with the modules: frames stay mapped after a restart", async (t, server) => {
+  await server.restart();
+  const message = uniqueName("restarted");
+  const pattern = new RegExp(`^${SERVER_ERROR}Uncaught Error: ${message}${AT_ERRORS_TS}$`);
+  await rejects(server.client().query(api.errors.throwPlain, { message }), pattern);
 });

@@ -27,9 +27,10 @@
 //   can repeat; its queue holds one item, so a slow reader may skip results.
 // - `ConvexError.data` carries Convex values: an Int64 arrives as ConvexInt64.
 // - The package's legacy `convex.http_client.ConvexHttpClient` (not the default
-//   client, not tested here) differs: it rejects integral numbers sent as `1`
-//   rather than `1.0` ("Bad JSON value: 1") and reads a function error with a
-//   non-2xx status as `{code, message}`.
+//   client) relies on Convex's HTTP answers: it rejects integral numbers sent
+//   as `1` rather than `1.0` ("Bad JSON value: 1") and reads a function error
+//   with a non-2xx status as `{code, message}`; Convex sends `1.0` and answers
+//   function errors with 200. Its ConvexError data stays convex-encoded JSON.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -132,6 +133,22 @@ function defineTests() {
   test("internal functions stay hidden from a client without the admin key", () => {
     assert.equal(report.internalAsClient.error?.type, "Exception", JSON.stringify(report.internalAsClient));
     assert.match(report.internalAsClient.error.message, /Could not find public function for 'clients:secretList'/);
+  });
+
+  test("the legacy HTTP client reads results, ConvexErrors and errors", () => {
+    assert.deepEqual(report.legacy.send, { value: 1 });
+    assert.deepEqual(report.legacy.refuse.convexError?.data, {
+      reason: "old",
+      limit: { $integer: "AwAAAAAAAAA=" },
+      tags: ["a", "b"],
+      nested: { ok: false },
+    }, JSON.stringify(report.legacy.refuse));
+    const { missing } = report.legacy;
+    assert.equal(missing.error?.type, "ConvexExecutionError", JSON.stringify(missing));
+    assert.match(
+      missing.error.message,
+      /^\[Request ID: [a-f0-9]{16}\] Server Error\nCould not find public function for 'clients:nope'\./,
+    );
   });
 
   test("a subscription follows writes of its own client and of another", () => {

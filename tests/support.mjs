@@ -5,7 +5,8 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { REPO } from "./harness.mjs";
-import { anyApi } from "convex/server";
+import { connect } from "./sockets.mjs";
+import { anyApi, getFunctionName } from "convex/server";
 import { ConvexError } from "convex/values";
 
 /** Function references by path, exactly what generated api.js provides. */
@@ -48,6 +49,35 @@ export async function rejectsWithData(promise, data) {
   assert.ok(error instanceof ConvexError, `not a ConvexError: ${error.stack}`);
   assert.deepStrictEqual(error.data, data);
   return error;
+}
+
+/** Convex's errorMessage starts so, as a RegExp source. */
+export const SERVER_ERROR = String.raw`\[Request ID: [a-f0-9]{16}\] Server Error\n`;
+
+export const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+const KIND_LETTERS = { query: "Q", mutation: "M", action: "A" };
+
+/**
+ * Calls `ref` (a `kind` function) through ConvexHttpClient and through
+ * ConvexClient, and checks each error's message against `pattern`, a RegExp
+ * source for Convex's whole errorMessage; the WebSocket client adds
+ * `[CONVEX Q(path)] ` and `\n  Called by client` itself. Returns both errors.
+ */
+export async function rejectsOnBothClients(t, server, kind, ref, args, pattern) {
+  const path = getFunctionName(ref);
+  const { client: ws } = connect(t, server);
+  const prefix = escapeRegExp(`[CONVEX ${KIND_LETTERS[kind]}(${path})] `);
+  const errors = [];
+  for (const [client, expected] of [
+    [server.client(), `^${pattern}$`],
+    [ws, `^${prefix}${pattern}\n  Called by client$`],
+  ]) {
+    const error = await rejects(client[kind](ref, args));
+    assert.match(error.message, new RegExp(expected));
+    errors.push(error);
+  }
+  return errors;
 }
 
 /** Convex's string order: by UTF-8 bytes. */

@@ -32,6 +32,10 @@ pub enum BundleError {
     )]
     EsbuildMissing { from: PathBuf },
 
+    /// esbuild wrote a map we cannot read: a bug of esbuild's or ours.
+    #[error("the source map esbuild wrote for {module} is invalid: {reason}")]
+    SourceMap { module: String, reason: String },
+
     #[error("bundling for {runtime} failed:\n{messages}{hint}")]
     Esbuild {
         runtime: &'static str,

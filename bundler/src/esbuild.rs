@@ -10,16 +10,19 @@ use std::process::Command;
 
 use crate::error::{io_error, BundleError};
 use crate::module_set::Environment;
+use crate::source_map;
 
 /// A located esbuild executable.
 pub(crate) struct Esbuild {
     binary: PathBuf,
 }
 
-/// One emitted JavaScript file, by its path relative to the output folder.
+/// One emitted JavaScript file, by its path relative to the output folder,
+/// with the source map esbuild wrote beside it.
 pub(crate) struct Output {
     pub path: String,
     pub source: String,
+    pub source_map: Option<String>,
 }
 
 impl Esbuild {
@@ -51,7 +54,10 @@ impl Esbuild {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let out = tempfile::tempdir().map_err(io_error(root))?;
+        let temp = tempfile::tempdir().map_err(io_error(root))?;
+        // Map sources are relative to the output folder as esbuild sees it; a
+        // canonical path keeps them resolvable when the temp folder is a symlink.
+        let out = temp.path().canonicalize().map_err(io_error(temp.path()))?;
         let (platform, chunks, runtime) = match environment {
             Environment::Isolate => ("browser", "_deps/[hash]", "Convex's runtime"),
             Environment::Node => ("node", "_deps/node/[hash]", "Node.js"),
@@ -62,10 +68,13 @@ impl Esbuild {
             .args(entries)
             .args(["--bundle", "--format=esm", "--target=esnext", "--jsx=automatic", "--splitting"])
             .args(["--conditions=convex,module", "--log-level=warning", "--color=false", "--log-limit=0"])
+            // Maps beside the files (the sources keep no comment pointing at them,
+            // so module hashes do not depend on them); the engine maps stack frames.
+            .args(["--sourcemap=external", "--sources-content=false"])
             .arg(format!("--platform={platform}"))
             .arg(format!("--chunk-names={chunks}"))
             .arg(format!("--outbase={}", root.display()))
-            .arg(format!("--outdir={}", out.path().display()))
+            .arg(format!("--outdir={}", out.display()))
             .output()
             .map_err(io_error(&self.binary))?;
         let messages = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -73,7 +82,12 @@ impl Esbuild {
             return Err(BundleError::Esbuild { runtime, hint: hint(environment, &messages), messages });
         }
         let mut outputs = Vec::new();
-        collect(out.path(), out.path(), &mut outputs)?;
+        collect(&out, &out, &mut outputs)?;
+        for output in &mut outputs {
+            if let Some(map) = &output.source_map {
+                output.source_map = Some(source_map::convex_paths(map, &out, &output.path, root)?);
+            }
+        }
         Ok(outputs)
     }
 }
@@ -89,16 +103,25 @@ fn hint(environment: Environment, messages: &str) -> &'static str {
     }
 }
 
+/// Every file esbuild wrote below `dir` but the maps, each with the map esbuild
+/// wrote beside it (`a.js.map` for `a.js`), read as is.
 fn collect(base: &Path, dir: &Path, out: &mut Vec<Output>) -> Result<(), BundleError> {
     for entry in fs::read_dir(dir).map_err(io_error(dir))? {
         let path = entry.map_err(io_error(dir))?.path();
         if path.is_dir() {
             collect(base, &path, out)?;
-        } else {
+        } else if path.extension().is_none_or(|e| e != "map") {
             let relative = path.strip_prefix(base).expect("below the output folder");
             let relative: Vec<_> = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect();
             let source = fs::read_to_string(&path).map_err(io_error(&path))?;
-            out.push(Output { path: relative.join("/"), source });
+            let mut map_path = path.clone().into_os_string();
+            map_path.push(".map");
+            let map_path = PathBuf::from(map_path);
+            let source_map = match map_path.is_file() {
+                true => Some(fs::read_to_string(&map_path).map_err(io_error(&map_path))?),
+                false => None,
+            };
+            out.push(Output { path: relative.join("/"), source, source_map });
         }
     }
     Ok(())

@@ -6,7 +6,8 @@
 //! Contract with the runtime: modules import each other with relative
 //! specifiers (`./_deps/ABC.js`), resolved against the importing module's
 //! path; entry modules are named after their source file with a `.js`
-//! extension (`dir/file.ts` becomes `dir/file.js`).
+//! extension (`dir/file.ts` becomes `dir/file.js`). Each module carries
+//! esbuild's source map, its sources named as in maps the Convex CLI makes.
 
 mod codegen;
 mod directive;
@@ -14,6 +15,7 @@ mod entries;
 mod error;
 mod esbuild;
 mod module_set;
+mod source_map;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -38,7 +40,7 @@ pub fn bundle(functions_dir: &Path) -> Result<ModuleSet, BundleError> {
         let paths: Vec<&Path> = chosen.iter().map(|e| e.path.as_path()).collect();
         for output in esbuild.bundle(&root, &paths, environment)? {
             let kind = kinds.get(&output.path).copied().unwrap_or(ModuleKind::Dependency);
-            modules.push(Module::new(output.path, output.source, kind, environment));
+            modules.push(Module::new(output.path, output.source, kind, environment).with_source_map(output.source_map));
         }
     }
     modules.sort_by(|a, b| a.path.cmp(&b.path));

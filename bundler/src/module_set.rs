@@ -26,10 +26,16 @@ pub struct Module {
     pub path: String,
     /// Plain ES module JavaScript.
     pub source: String,
-    /// blake3 hex digest of `source`.
+    /// blake3 hex digest of `source` (not of the map: a map names files by
+    /// path, and moving a folder should not redeploy its code).
     pub hash: String,
     pub kind: ModuleKind,
     pub environment: Environment,
+    /// esbuild's source map of `source`, without `sourcesContent`, its sources
+    /// named relative to `<project>/out/<this module's folder>` as in the
+    /// Convex CLI's maps. The engine maps stack frames through it.
+    #[serde(rename = "sourceMap", default, skip_serializing_if = "Option::is_none")]
+    pub source_map: Option<String>,
 }
 
 impl Module {
@@ -41,7 +47,12 @@ impl Module {
             hash,
             kind,
             environment,
+            source_map: None,
         }
+    }
+
+    pub fn with_source_map(self, source_map: Option<String>) -> Self {
+        Self { source_map, ..self }
     }
 }
 

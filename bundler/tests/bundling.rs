@@ -140,3 +140,37 @@ fn module_set_serializes_with_lowercase_kinds_and_environments() {
     assert_eq!(json["modules"][0]["kind"], "function");
     assert_eq!(json["modules"][0]["environment"], "node");
 }
+
+/// The `sources` of a module's map.
+fn map_sources(set: &convect_bundler::ModuleSet, path: &str) -> Vec<String> {
+    let map = module(set, path).source_map.as_deref().unwrap_or_else(|| panic!("{path} has no source map"));
+    let json: serde_json::Value = serde_json::from_str(map).unwrap();
+    assert!(json.get("sourcesContent").is_none(), "maps leave the sources out: {map}");
+    assert!(json["mappings"].as_str().is_some_and(|m| !m.is_empty()), "{map}");
+    serde_json::from_value(json["sources"].clone()).unwrap()
+}
+
+#[test]
+fn source_maps_name_sources_as_the_convex_cli_does() {
+    let project = sample_app();
+    project.file("dir/nested.ts", "import { query } from \"../_generated/server\";\nexport const q = query(async () => 1);\n");
+    let set = project.bundle().unwrap();
+    // Relative to `<project>/out/<module's folder>`, with the folder's real name.
+    assert_eq!(map_sources(&set, "messages.js"), ["../convex/_generated/api.js", "../convex/messages.ts"]);
+    assert_eq!(map_sources(&set, "dir/nested.js"), ["../../convex/dir/nested.ts"]);
+    // esbuild composes the maps `convex` ships, so its wrapper code is named by
+    // its TypeScript source, which is how stack traces recognise and drop it.
+    let chunk_sources: Vec<String> =
+        set.modules.iter().filter(|m| m.path.starts_with("_deps/")).flat_map(|m| map_sources(&set, &m.path)).collect();
+    assert!(chunk_sources.iter().any(|s| s.ends_with("convex/src/server/impl/registration_impl.ts")), "{chunk_sources:?}");
+    assert!(set.modules.iter().all(|m| !m.source.contains("sourceMappingURL")));
+}
+
+#[test]
+fn node_modules_get_source_maps_too() {
+    let project = Project::new();
+    project.file("dir/a.ts", "\"use node\";\nexport const a = 1;\n");
+    let set = project.bundle().unwrap();
+    assert_eq!(module(&set, "dir/a.js").environment, Environment::Node);
+    assert_eq!(map_sources(&set, "dir/a.js"), ["../../convex/dir/a.ts"]);
+}

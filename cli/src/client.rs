@@ -42,6 +42,10 @@ pub async fn deploy(dir: &Path, target: &Target) -> Result<()> {
                 let mut v = json!({ "path": m.path, "hash": m.hash, "kind": m.kind, "environment": m.environment });
                 if with(&m.hash) {
                     v["source"] = json!(m.source);
+                    // Travels with its source: the server keeps both, by the module's hash.
+                    if let Some(map) = &m.source_map {
+                        v["sourceMap"] = json!(map);
+                    }
                 }
                 v
             })
@@ -87,7 +91,11 @@ pub async fn run(function: &str, args: &str, target: &Target) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&body["value"])?);
             Ok(())
         }
-        _ => bail!("{} ({status})", body["errorMessage"].as_str().unwrap_or(&text)),
+        // A function's failure comes with 200, as from Convex; other statuses are the request's fault.
+        _ => match body["errorMessage"].as_str() {
+            Some(message) => bail!("{message}"),
+            None => bail!("{text} ({status})"),
+        },
     }
 }
 

@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::deployment::node_bundle;
 use crate::env_vars::EnvVars;
 use crate::runtime::{Isolate, ModuleAnalysis, ModuleSources};
-use crate::storage::{CatalogWrite, CommitRecord, IndexWrite, KeyRange, Persistence};
+use crate::storage::{CatalogWrite, CommitRecord, IndexWrite, KeyRange, Persistence, StorageError};
 use crate::types::{Order, Timestamp};
 use convect_bundler::{Environment, ModuleKind};
 use convect_schema::{DatabaseSchema, Value};
@@ -26,6 +26,9 @@ pub struct DeployModule {
     #[serde(default)]
     pub environment: Environment,
     pub source: Option<String>,
+    /// Sent with `source`; stored by the module's hash to map stack frames.
+    #[serde(rename = "sourceMap", default)]
+    pub source_map: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -61,8 +64,14 @@ impl Engine {
     pub async fn deploy(&self, request: DeployRequest) -> Result<DeploySummary, DeployError> {
         let _guard = self.inner.deploy_lock.lock().await;
         let sources = self.gather_sources(&request.modules)?;
-        let uploaded: Vec<(String, String)> =
-            request.modules.iter().filter_map(|m| m.source.clone().map(|s| (m.hash.clone(), s))).collect();
+        let uploaded: Vec<CatalogWrite> = request
+            .modules
+            .iter()
+            .filter_map(|m| {
+                let source = m.source.clone()?;
+                Some(CatalogWrite::PutModule { hash: m.hash.clone(), source, source_map: m.source_map.clone() })
+            })
+            .collect();
         let entries: Vec<ModuleEntry> =
             request.modules.iter().map(|m| ModuleEntry { path: m.path.clone(), hash: m.hash.clone(), kind: m.kind, environment: m.environment }).collect();
         // Module-level code may read process.env (e.g. to construct an API client).
@@ -113,7 +122,7 @@ impl Engine {
         let node_modules = targets(Environment::Node);
         if !node_modules.is_empty() {
             let bundle = Arc::new(node_bundle(entries, sources));
-            let node = self.inner.node_pool.analyze(&bundle, node_modules, env).await.map_err(|e| DeployError::Invalid(e.message))?;
+            let node = self.inner.node_pool.analyze(&bundle, node_modules, env).await.map_err(|e| DeployError::Invalid(e.to_string()))?;
             for (module, found) in &node {
                 only_actions(module, found)?;
             }
@@ -134,7 +143,7 @@ impl Engine {
                     }
                     Some(s.clone())
                 }
-                None => store.module_source(&m.hash).map_err(|e| DeployError::Rejected(e.to_string()))?,
+                None => stored_with_map(store.as_ref(), &m.hash).map_err(|e| DeployError::Rejected(e.to_string()))?,
             };
             match source {
                 Some(s) => {
@@ -150,6 +159,15 @@ impl Engine {
     }
 }
 
+/// A stored module's source, or `None` to have it uploaded again: also when it
+/// has no source map, as modules deployed before Convect kept maps have none.
+fn stored_with_map(store: &dyn Persistence, hash: &str) -> Result<Option<String>, StorageError> {
+    match store.module_source_map(hash)? {
+        Some(_) => store.module_source(hash),
+        None => Ok(None),
+    }
+}
+
 /// Loads `targets` in a fresh QuickJS isolate and records what they export.
 async fn analyze_in_isolate(
     sources: ModuleSources,
@@ -157,12 +175,12 @@ async fn analyze_in_isolate(
     targets: Vec<String>,
 ) -> Result<BTreeMap<String, ModuleAnalysis>, DeployError> {
     tokio::task::spawn_blocking(move || {
-        let mut isolate = Isolate::new(sources, &env).map_err(|e| DeployError::Invalid(e.message))?;
+        let mut isolate = Isolate::new(sources, &env).map_err(|e| DeployError::Invalid(e.to_string()))?;
         let mut out = BTreeMap::new();
         for path in targets {
             let analysis = isolate
                 .analyze(&path)
-                .map_err(|e| DeployError::Invalid(format!("Failed to analyze {path}: {}", e.message)))?;
+                .map_err(|e| DeployError::Invalid(format!("Failed to analyze {path}: {e}")))?;
             out.insert(path, analysis);
         }
         Ok(out)
@@ -215,7 +233,7 @@ fn unserved(entries: &[ModuleEntry], analysis: &BTreeMap<String, ModuleAnalysis>
 fn apply(
     ctx: &mut ExclusiveCtx,
     schema: Option<&DatabaseSchema>,
-    uploaded: Vec<(String, String)>,
+    uploaded: Vec<CatalogWrite>,
     record_json: String,
 ) -> Result<serde_json::Value, CommitError> {
     let mut catalog = ctx.catalog.read().expect("catalog poisoned").clone();
@@ -227,7 +245,7 @@ fn apply(
         let ts = ctx.next_ts();
         ctx.commits.push(CommitRecord { ts, documents: Vec::new(), index_entries: backfill });
     }
-    ctx.catalog_writes.extend(uploaded.into_iter().map(|(hash, source)| CatalogWrite::PutModule { hash, source }));
+    ctx.catalog_writes.extend(uploaded);
     ctx.catalog_writes.push(CatalogWrite::SetDeployment(record_json));
     ctx.bump_deployment = true;
     Ok(serde_json::json!({ "added": added, "removed": removed }))

@@ -3,6 +3,7 @@
 //! JSON so that a restart serves the same functions without re-analysis.
 
 use crate::runtime::{ModuleAnalysis, ModuleSources, NodeBundle, UdfKind};
+use crate::udf::SourceMaps;
 use convect_bundler::{Environment, ModuleKind};
 use convect_schema::{args_validator_from_json, DatabaseSchema, Validator};
 use std::collections::{BTreeMap, HashMap};
@@ -59,6 +60,8 @@ pub struct Deployment {
     pub functions: HashMap<String, FunctionMeta>,
     pub schema: Option<Arc<DatabaseSchema>>,
     pub node: Arc<NodeBundle>,
+    /// Maps stack frames of failures to the modules' sources.
+    pub source_maps: Arc<SourceMaps>,
     /// `process.env` of its functions (set by `Engine`): part of the deployment,
     /// so that changing it is a new deployment version, like a deploy.
     pub env: Arc<BTreeMap<String, String>>,
@@ -116,7 +119,8 @@ impl Deployment {
             }
         }
         let node = Arc::new(node_bundle(&record.modules, &sources));
-        Ok(Deployment { version, record, sources, functions, schema, node, env: Arc::default() })
+        let source_maps = Arc::new(SourceMaps::new(&record.modules));
+        Ok(Deployment { version, record, sources, functions, schema, node, source_maps, env: Arc::default() })
     }
 
     pub fn function(&self, path: &str) -> Option<&FunctionMeta> {

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List
 
 import convex
 from convex import ConvexClient, ConvexError, ConvexInt64
+from convex.http_client import ConvexHttpClient
 
 
 def plain(value: Any) -> Any:
@@ -111,6 +112,18 @@ def main(url: str, admin_key: str, prefix: str) -> None:
         ),
         "echo": outcome("internal action as admin", lambda: admin.action("clients:secretEcho", {"text": "hi"})),
         "public": outcome("public query as admin", lambda: admin.query("messages:list", {"channel": secret})),
+    }
+
+    # The package's legacy HTTP client reads only 200 responses, and only
+    # integral numbers written as floats (`1.0`), as Convex sends them.
+    legacy = ConvexHttpClient(url)
+    report["legacy"] = {
+        "send": outcome(
+            "legacy HTTP mutation",
+            lambda: legacy.mutation("messages:send", {"channel": f"{prefix}-legacy", "body": "old"}),
+        ),
+        "refuse": outcome("legacy HTTP ConvexError", lambda: legacy.mutation("clients:refuse", {"reason": "old"})),
+        "missing": outcome("legacy HTTP unknown function", lambda: legacy.query("clients:nope", {})),
     }
 
     print(json.dumps(report))

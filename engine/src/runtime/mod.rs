@@ -44,6 +44,15 @@ impl UdfKind {
             UdfKind::Action => "action",
         }
     }
+
+    /// As Convex names the kind in messages.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            UdfKind::Query => "Query",
+            UdfKind::Mutation => "Mutation",
+            UdfKind::Action => "Action",
+        }
+    }
 }
 
 /// One function execution.
@@ -94,26 +103,43 @@ fn parse_outcome(text: &str) -> Result<String, JsFailure> {
         value: Option<String>,
         message: Option<String>,
         data: Option<String>,
+        #[serde(default)]
+        stack: String,
     }
     let o: Outcome = serde_json::from_str(text).map_err(|e| JsFailure::new(format!("bad outcome from runtime: {e}")))?;
     if o.ok {
         return Ok(o.value.unwrap_or_else(|| "null".into()));
     }
     let data = o.data.and_then(|d| serde_json::from_str(&d).ok());
-    Err(JsFailure { message: o.message.unwrap_or_else(|| "Uncaught Error".into()), data })
+    Err(JsFailure { message: o.message.unwrap_or_else(|| "Uncaught Error".into()), data, stack: o.stack })
 }
 
 /// Why an execution failed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsFailure {
+    /// `Uncaught Error: <the error's message>`.
     pub message: String,
     /// `ConvexError` data, as convex-encoded JSON.
     pub data: Option<Json>,
+    /// The thrown error's stack frames (`    at fn (dir/file.js:L:C)`, one a
+    /// line, locations in generated module code), or empty. Kept apart from
+    /// `message` so that only frames, never message text, are source-mapped.
+    pub stack: String,
 }
 
 impl JsFailure {
     pub fn new(message: impl Into<String>) -> Self {
-        JsFailure { message: message.into(), data: None }
+        JsFailure { message: message.into(), data: None, stack: String::new() }
+    }
+}
+
+/// The message and its frames as the runtime reported them (not source-mapped).
+impl std::fmt::Display for JsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.stack.as_str() {
+            "" => f.write_str(&self.message),
+            stack => write!(f, "{}\n{stack}", self.message),
+        }
     }
 }
 

@@ -130,6 +130,31 @@
     }
   };
 
-  const { invoke, analyze } = convectEntryPoints({ show, begin });
+  const { invoke, analyze, describeError } = convectEntryPoints({ show, begin });
   globalThis.__convect = { invoke, analyze };
+
+  // ---- ctx.runQuery/runMutation inside queries and mutations (`1.0/runUdf`) ----
+  // The called function runs here, in this execution and its transaction; the host
+  // checks the call and keeps a savepoint (`convect/runUdf/start`), then returns its
+  // checked result or undoes its writes (`convect/runUdf/finish`).
+  const hostAsyncSyscall = Convex.asyncSyscall;
+  const hostSyscall = Convex.syscall;
+  const runNested = async (argsJson) => {
+    const call = JSON.parse(hostSyscall("convect/runUdf/start", argsJson));
+    let value;
+    try {
+      const fn = (await import(call.module))[call.export];
+      value = call.kind === "query" ? await fn.invokeQuery(call.args) : await fn.invokeMutation(call.args);
+    } catch (e) {
+      hostSyscall("convect/runUdf/finish", "{}");
+      // As the host reports a failed call: the callee's `Uncaught ...` message, and
+      // ConvexError data as convex-encoded JSON, which convex/server rethrows.
+      const { message, data } = describeError(e);
+      const error = new Error(message);
+      if (data !== undefined) error.data = JSON.parse(data);
+      throw error;
+    }
+    return hostSyscall("convect/runUdf/finish", JSON.stringify({ value }));
+  };
+  Convex.asyncSyscall = (op, argsJson) => (op === "1.0/runUdf" ? runNested(argsJson) : hostAsyncSyscall(op, argsJson));
 })();

@@ -124,8 +124,8 @@ fn failure_from<'js>(ctx: &Ctx<'js>, err: Error) -> JsFailure {
     let thrown = ctx.catch();
     if let Some(e) = thrown.as_exception() {
         let msg = e.message().unwrap_or_default();
-        let stack = e.stack().unwrap_or_default();
-        return JsFailure::new(format!("Uncaught Error: {msg}\n{stack}").trim_end().to_owned());
+        let stack = e.stack().unwrap_or_default().trim_end().to_owned();
+        return JsFailure { stack, ..JsFailure::new(format!("Uncaught Error: {msg}")) };
     }
     JsFailure::new(format!("Uncaught {:?}", thrown))
 }

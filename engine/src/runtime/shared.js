@@ -1,15 +1,43 @@
 // What both function runtimes share: the entry points and the console. The QuickJS
 // isolate evaluates this file before prelude.js, the Node.js worker before
 // node/worker.js, each in a scope of its own. For the entry points the runtime
-// passes `show` (how a thrown non-Error value reads) and `begin(kind, meta)` (sets
-// up the globals of one execution).
-const convectEntryPoints = ({ show, begin }) => {
-  /** A thrown value as the JSON outcome `{ ok: false, message, data? }`. */
+// passes `show` (how a thrown non-Error value reads), `begin(kind, meta)` (sets
+// up the globals of one execution) and optionally `locate(frames)` (rewrites
+// frame locations to module paths, `dir/file.js:L:C`, where they are not).
+const convectEntryPoints = ({ show, begin, locate = (frames) => frames }) => {
+  /** Names of the constructors of an Error subclass instance (`ConvexError`). */
+  const subclassConstructors = (e) => {
+    const names = new Set();
+    for (let p = Object.getPrototypeOf(e); p && p !== Error.prototype && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      if (typeof p.constructor === "function") names.add(p.constructor.name);
+    }
+    return names;
+  };
+
+  /**
+   * The frames (`    at ...` lines) that end an error's stack, from where the
+   * error was constructed. V8 starts its stack with the error's name and
+   * message, QuickJS does not; QuickJS also lists the constructors of Error
+   * subclasses (`at ConvexError (...)`), which V8 leaves out.
+   */
+  const framesOf = (e) => {
+    const lines = typeof e.stack === "string" ? e.stack.trimEnd().split("\n") : [];
+    let first = lines.length;
+    while (first > 0 && /^\s+at /.test(lines[first - 1])) first--;
+    const constructors = subclassConstructors(e);
+    const calledIn = (line) => constructors.has(/^\s+at (?:new )?(\S+)/.exec(line)?.[1]);
+    while (first < lines.length && calledIn(lines[first])) first++;
+    return locate(lines.slice(first).join("\n"));
+  };
+
+  /**
+   * A thrown value as the JSON outcome `{ ok: false, message, stack, data? }`;
+   * the engine maps `stack` through the source maps and appends it.
+   */
   const describeError = (e) => {
     if (e instanceof Error || (typeof e === "object" && e !== null && "message" in e)) {
       const name = e.name || "Error";
-      const stack = typeof e.stack === "string" ? e.stack.trimEnd() : "";
-      const out = { ok: false, message: `Uncaught ${name}: ${e.message}${stack ? "\n" + stack : ""}` };
+      const out = { ok: false, message: `Uncaught ${name}: ${e.message}`, stack: framesOf(e) };
       if (e.ConvexErrorSymbol !== undefined || (typeof e.data === "string" && name === "ConvexError")) {
         out.message = `Uncaught ConvexError: ${e.message}`;
         out.data = e.data;

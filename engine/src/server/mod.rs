@@ -12,7 +12,7 @@ use crate::engine::Engine;
 use crate::runtime::UdfKind;
 use crate::sync::protocol::encode_ts;
 use crate::types::Timestamp;
-use crate::udf::{CallResult, Caller, Journal};
+use crate::udf::{client_message, CallResult, Caller, Journal};
 use base64::Engine as _;
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
@@ -25,8 +25,6 @@ use axum::{Json, Router};
 use serde_json::{json, Value as Json_};
 use std::sync::Arc;
 
-/// Convex's status for "the function ran and failed".
-const STATUS_UDF_FAILED: u16 = 560;
 /// Arguments may be up to 16 MiB encoded; leave room for JSON overhead.
 const MAX_REQUEST_BYTES: usize = 24 << 20;
 /// Deploy bodies carry module sources.
@@ -136,7 +134,7 @@ async fn call(State(state): State<AppState>, headers: HeaderMap, body: Bytes, ki
     };
     let path = body["path"].as_str().expect("checked by call_request");
     let result = state.engine.call(path, kind, args_of(&body), caller).await;
-    respond(result)
+    respond(path, result)
 }
 
 /// `ConvexHttpClient.consistentQuery`, step one: the timestamp at which the
@@ -161,7 +159,7 @@ async fn query_at_ts(State(state): State<AppState>, headers: HeaderMap, body: By
         return bad_request("Malformed request body: `ts` is later than any commit");
     }
     let run = state.engine.query_at(path, args_of(&body), caller, ts, Journal::default()).await;
-    respond(run.result)
+    respond(path, run.result)
 }
 
 /// The inverse of `encode_ts`: base64 of 8 little-endian bytes.
@@ -184,23 +182,27 @@ async fn run_by_path(State(state): State<AppState>, Path(path): Path<String>, he
         Some((module, name)) if !path.contains(':') => format!("{module}:{name}"),
         _ => path,
     };
-    respond(state.engine.call(&path, None, args_of(&body), caller).await)
+    let result = state.engine.call(&path, None, args_of(&body), caller).await;
+    respond(&path, result)
 }
 
-fn respond(result: CallResult) -> Response {
-    match result.value {
-        Ok(value) => Json(json!({ "status": "success", "value": value, "logLines": result.log_lines })).into_response(),
+/// A call's outcome as Convex's HTTP API answers it: `200` whether the function
+/// succeeded or failed (clients read `status` in the body; the PyPI client's
+/// `http_client.ConvexHttpClient` accepts nothing else), fields in Convex's
+/// order, and `errorData` and `logLines` only when there are any.
+fn respond(path: &str, result: CallResult) -> Response {
+    let mut body = match result.value {
+        Ok(value) => json!({ "status": "success", "value": value }),
         Err(e) => {
-            let mut body = json!({ "status": "error", "errorMessage": e.message, "logLines": result.log_lines });
+            let mut body = json!({ "status": "error", "errorMessage": client_message(path, &e.message) });
             if let Some(data) = e.data {
                 body["errorData"] = data;
             }
-            let status = if e.is_request_error { StatusCode::BAD_REQUEST } else { StatusCode::from_u16(STATUS_UDF_FAILED).expect("valid status") };
-            if e.is_request_error {
-                // The clients show a 400's body text as the error message.
-                return (status, e.message).into_response();
-            }
-            (status, Json(body)).into_response()
+            body
         }
+    };
+    if !result.log_lines.is_empty() {
+        body["logLines"] = json!(result.log_lines);
     }
+    Json(body).into_response()
 }

@@ -102,7 +102,8 @@ pub enum CatalogWrite {
     CreateIndex(IndexRecord),
     DropIndex(IndexId),
     SetDeployment(String),
-    PutModule { hash: String, source: String },
+    /// A module's source by its hash, and its source map if it came with one.
+    PutModule { hash: String, source: String, source_map: Option<String> },
     SetEnv { name: String, value: Option<String> },
 }
 
@@ -120,6 +121,8 @@ pub trait Persistence: Send + Sync + 'static {
     ) -> Result<Vec<IndexHit>>;
     fn count_index(&self, index: IndexId, ts: Timestamp) -> Result<u64>;
     fn module_source(&self, hash: &str) -> Result<Option<String>>;
+    /// The source map uploaded with the module of this hash, if any.
+    fn module_source_map(&self, hash: &str) -> Result<Option<String>>;
     /// Applies catalog writes and commits in one durable transaction.
     fn write(&self, catalog: &[CatalogWrite], commits: &[CommitRecord]) -> Result<()>;
 }

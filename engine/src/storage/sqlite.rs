@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS indexes (
   id INTEGER PRIMARY KEY, table_number INTEGER NOT NULL, name TEXT NOT NULL, fields TEXT NOT NULL,
   UNIQUE (table_number, name));
 CREATE TABLE IF NOT EXISTS modules (hash TEXT PRIMARY KEY, source TEXT NOT NULL);
+-- Beside `modules` rather than a column of it, so databases made before source
+-- maps need no migration; a module deployed then simply has no map.
+CREATE TABLE IF NOT EXISTS module_source_maps (hash TEXT PRIMARY KEY, map TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS env_vars (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
@@ -236,6 +239,11 @@ impl Persistence for SqliteStore {
         })
     }
 
+    fn module_source_map(&self, hash: &str) -> Result<Option<String>> {
+        self.with_reader(|conn| {
+            Ok(conn.query_row("SELECT map FROM module_source_maps WHERE hash = ?1", [hash], |r| r.get(0)).optional()?)
+        })
+    }
 
     fn write(&self, catalog: &[CatalogWrite], commits: &[CommitRecord]) -> Result<()> {
         let mut conn = self.writer.lock().expect("writer poisoned");
@@ -279,8 +287,15 @@ fn apply_catalog(tx: &rusqlite::Transaction, write: &CatalogWrite) -> Result<()>
                 [json],
             )?;
         }
-        CatalogWrite::PutModule { hash, source } => {
+        CatalogWrite::PutModule { hash, source, source_map } => {
             tx.execute("INSERT OR IGNORE INTO modules (hash, source) VALUES (?1, ?2)", params![hash, source])?;
+            if let Some(map) = source_map {
+                // The latest upload wins: a map names files, which can move while the code stays.
+                tx.execute(
+                    "INSERT INTO module_source_maps (hash, map) VALUES (?1, ?2) ON CONFLICT(hash) DO UPDATE SET map = excluded.map",
+                    params![hash, map],
+                )?;
+            }
         }
         CatalogWrite::SetEnv { name, value: Some(value) } => {
             tx.execute(

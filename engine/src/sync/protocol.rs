@@ -145,14 +145,16 @@ impl QueryOutcome {
         }
     }
 
-    pub fn modification(&self, query_id: QueryId) -> Json {
+    /// The outcome as a Transition's modification; `error_message` says how a
+    /// failure's message reads to the client.
+    pub fn modification(&self, query_id: QueryId, error_message: impl FnOnce(&str) -> String) -> Json {
         match self {
             QueryOutcome::Updated { value, log_lines, journal } => serde_json::json!({
                 "type": "QueryUpdated", "queryId": query_id, "value": value, "logLines": log_lines, "journal": journal,
             }),
             QueryOutcome::Failed { message, data, log_lines, journal } => {
                 let mut m = serde_json::json!({
-                    "type": "QueryFailed", "queryId": query_id, "errorMessage": message, "logLines": log_lines, "journal": journal,
+                    "type": "QueryFailed", "queryId": query_id, "errorMessage": error_message(message), "logLines": log_lines, "journal": journal,
                 });
                 if let Some(d) = data {
                     m["errorData"] = d.clone();

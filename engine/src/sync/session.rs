@@ -18,7 +18,7 @@ use super::requests::{RequestKey, RequestLog};
 use crate::engine::Engine;
 use crate::runtime::UdfKind;
 use crate::types::Timestamp;
-use crate::udf::{CallResult, Caller};
+use crate::udf::{client_message, CallResult, Caller};
 use axum::extract::ws::{Message, WebSocket};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value as Json};
@@ -42,6 +42,7 @@ const CHUNK_BYTES: usize = 1 << 20;
 struct Done {
     kind: UdfKind,
     request_id: u32,
+    path: String,
     result: CallResult,
 }
 
@@ -337,7 +338,7 @@ impl Session {
                 UdfKind::Mutation => requests.run_once(key, run).await,
                 _ => run.await,
             };
-            let _ = done.send(Done { kind, request_id, result });
+            let _ = done.send(Done { kind, request_id, path, result });
         });
     }
 
@@ -359,7 +360,7 @@ impl Session {
             }
             Err(e) => {
                 message["success"] = json!(false);
-                message["result"] = json!(e.message);
+                message["result"] = json!(client_message(&d.path, &e.message));
                 if let Some(data) = e.data {
                     message["errorData"] = data;
                 }
@@ -396,7 +397,10 @@ impl Session {
             return Ok(());
         }
         let mut modifications: Vec<Json> = gone.into_iter().map(removed).collect();
-        modifications.extend(std::mem::take(&mut self.pending).iter().map(|(id, o)| o.modification(*id)));
+        for (id, outcome) in std::mem::take(&mut self.pending) {
+            let path = self.queries.get(&id).map_or("", |q| q.path.as_str());
+            modifications.push(outcome.modification(id, |message| client_message(path, message)));
+        }
         let end = StateVersion { query_set: query_set.unwrap_or(self.version.query_set), identity: self.identity, ts };
         let message = transition(self.version, end, modifications);
         self.version = end;

@@ -3,16 +3,20 @@
 //! mutations committing its writes, re-running it on conflict.
 
 mod action_host;
+mod nested;
 mod pool;
+mod stack;
 mod syscalls;
 
 pub use pool::IsolatePool;
+pub use stack::SourceMaps;
 pub use syscalls::Journal;
 
 use crate::committer::CommitError;
-use crate::deployment::{FunctionMeta, Visibility};
+use crate::deployment::{Deployment, FunctionMeta, Visibility};
 use crate::engine::Engine;
 use crate::runtime::{Execution, JsFailure, UdfKind};
+use crate::storage::Persistence;
 use crate::txn::{ReadSet, Transaction};
 use crate::types::Timestamp;
 use action_host::ActionHost;
@@ -36,29 +40,45 @@ pub enum Caller {
     Action,
 }
 
-/// A failed call, as clients see it.
+/// A failed call: the function's own failure, or one of the call (an unknown
+/// function, invalid arguments), which Convex reports the same way.
 #[derive(Debug, Clone)]
 pub struct CallError {
+    /// `Uncaught Error: ...` and source-mapped frames for a thrown error. An
+    /// action that calls a failing function sees exactly this as its error.
     pub message: String,
+    /// `ConvexError` data, as convex-encoded JSON.
     pub data: Option<Json>,
-    /// A developer error in the request (unknown function, bad args) vs. the
-    /// function's own failure.
-    pub is_request_error: bool,
 }
 
 impl CallError {
-    fn request(message: impl Into<String>) -> Self {
-        CallError { message: message.into(), data: None, is_request_error: true }
+    fn new(message: impl Into<String>) -> Self {
+        CallError { message: message.into(), data: None }
     }
-    fn function(message: impl Into<String>) -> Self {
-        CallError { message: message.into(), data: None, is_request_error: false }
+
+    /// A runtime's failure, its frames mapped through `deployment`'s source maps.
+    fn from_js(failure: JsFailure, deployment: &Deployment, store: &dyn Persistence) -> Self {
+        let frames = deployment.source_maps.map_frames(&failure.stack, store);
+        let message = match frames.as_str() {
+            "" => failure.message,
+            frames => format!("{}\n{frames}", failure.message),
+        };
+        // Re-exported from the value model, as Convex exports ConvexError data
+        // (sorted keys, `1.0`). The JS side encoded it, so it decodes; were it
+        // not a value, the data as sent is still better than none.
+        let data = failure.data.map(|d| Value::from_json(&d).map(|v| v.to_json()).unwrap_or(d));
+        CallError { message, data }
     }
 }
 
-impl From<JsFailure> for CallError {
-    fn from(f: JsFailure) -> Self {
-        CallError { message: f.message, data: f.data, is_request_error: false }
-    }
+/// A failed call's `message` as a client gets it, in Convex's words:
+/// `[Request ID: <16 hex>] Server Error\n<message>`. Added only where a call
+/// leaves the server, so nested calls do not nest prefixes; the id is logged
+/// with `path` and the message, so that an operator can find what a user reports.
+pub fn client_message(path: &str, message: &str) -> String {
+    let request_id = format!("{:016x}", rand::random::<u64>());
+    tracing::info!(request_id, path, error = message, "function call failed");
+    format!("[Request ID: {request_id}] Server Error\n{message}")
 }
 
 /// A live query's execution: its result, what it read, and its journal.
@@ -88,38 +108,39 @@ fn now_ms() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
 }
 
+/// Convex's message, naming our CLI.
 fn not_found(path: &str) -> CallError {
-    CallError::request(format!(
-        "Could not find public function for '{path}'. Did you forget to run `convect deploy` (or `convect dev`)?"
-    ))
+    CallError::new(format!("Could not find public function for '{path}'. Did you forget to run `convect dev` or `convect deploy`?"))
 }
 
 /// Decodes and validates the single argument object.
 fn decode_args(f: &FunctionMeta, path: &str, args: &Json, catalog: &crate::catalog::Catalog) -> Result<String, CallError> {
     let args = if args.is_null() { Json::Object(Default::default()) } else { args.clone() };
-    let value = Value::from_json(&args).map_err(|e| CallError::request(format!("Invalid arguments for {path}: {e}")))?;
+    let value = Value::from_json(&args).map_err(|e| CallError::new(format!("Invalid arguments for {path}: {e}")))?;
     if !matches!(value, Value::Object(_)) {
-        return Err(CallError::request(format!("Invalid arguments for {path}: expected an object, got {}", value.type_name())));
+        return Err(CallError::new(format!("Invalid arguments for {path}: expected an object, got {}", value.type_name())));
     }
-    check_value(&value).map_err(|e| CallError::request(format!("Invalid arguments for {path}: {e}")))?;
+    check_value(&value).map_err(|e| CallError::new(format!("Invalid arguments for {path}: {e}")))?;
     if let Some(validator) = &f.args {
         validator
             .check(&value, catalog)
-            .map_err(|e| CallError::request(format!("ArgumentValidationError: {e}\nin {path}")))?;
+            .map_err(|e| CallError::new(format!("ArgumentValidationError: {e}\nin {path}")))?;
     }
     Ok(Json::Array(vec![value.to_json()]).to_string())
 }
 
 fn check_returns(f: &FunctionMeta, path: &str, json: &str, catalog: &crate::catalog::Catalog) -> Result<Json, CallError> {
-    let encoded: Json = serde_json::from_str(json).map_err(|e| CallError::function(format!("invalid return value: {e}")))?;
-    let value = Value::from_json(&encoded).map_err(|e| CallError::function(format!("invalid return value of {path}: {e}")))?;
-    check_value(&value).map_err(|e| CallError::function(format!("Return value of {path} is invalid: {e}")))?;
+    let encoded: Json = serde_json::from_str(json).map_err(|e| CallError::new(format!("invalid return value: {e}")))?;
+    let value = Value::from_json(&encoded).map_err(|e| CallError::new(format!("invalid return value of {path}: {e}")))?;
+    check_value(&value).map_err(|e| CallError::new(format!("Return value of {path} is invalid: {e}")))?;
     if let Some(validator) = &f.returns {
         validator
             .check(&value, catalog)
-            .map_err(|e| CallError::function(format!("ReturnsValidationError: {e}\nin {path}")))?;
+            .map_err(|e| CallError::new(format!("ReturnsValidationError: {e}\nin {path}")))?;
     }
-    Ok(encoded)
+    // Exported from the value model, as Convex exports results: object keys
+    // sorted, whole-number floats written `1.0`.
+    Ok(value.to_json())
 }
 
 impl Engine {
@@ -130,17 +151,20 @@ impl Engine {
         expected: Option<UdfKind>,
         args: Json,
         caller: Caller,
-    ) -> Result<(Arc<crate::deployment::Deployment>, FunctionMeta, Execution), CallError> {
+    ) -> Result<(Arc<Deployment>, FunctionMeta, Execution), CallError> {
         let deployment = self.deployment();
         let Some(f) = deployment.function(path).cloned() else { return Err(not_found(path)) };
         if f.visibility == Visibility::Internal && caller == Caller::Client {
             return Err(not_found(path));
         }
         if let Some(kind) = expected.filter(|k| *k != f.kind) {
-            return Err(CallError::request(format!(
-                "Trying to execute {path} as {}, but it is defined as {}.",
-                kind.as_str(),
-                f.kind.as_str()
+            // Convex names the function by its canonical path here (`dir/file.js:name`).
+            return Err(CallError::new(format!(
+                "Trying to execute {}:{} as {}, but it is defined as {}.",
+                f.module,
+                f.export,
+                kind.display_name(),
+                f.kind.display_name()
             )));
         }
         let args_json = {
@@ -184,16 +208,20 @@ impl Engine {
     }
 
     /// The checked, encoded return value of an execution.
-    fn returned(&self, f: &FunctionMeta, path: &str, result: Result<String, JsFailure>) -> Result<Json, CallError> {
-        let json = result?;
+    fn returned(&self, deployment: &Deployment, f: &FunctionMeta, path: &str, result: Result<String, JsFailure>) -> Result<Json, CallError> {
+        let json = result.map_err(|failure| self.js_error(deployment, failure))?;
         let catalog = self.inner.catalog.read().expect("catalog poisoned");
         check_returns(f, path, &json, &catalog)
+    }
+
+    fn js_error(&self, deployment: &Deployment, failure: JsFailure) -> CallError {
+        CallError::from_js(failure, deployment, self.store().as_ref())
     }
 
     /// Runs a query or one attempt of a mutation; returns the outcome and its transaction.
     async fn run_in_txn(
         &self,
-        deployment: &Arc<crate::deployment::Deployment>,
+        deployment: &Arc<Deployment>,
         exec: Execution,
         writable: bool,
         snapshot: Option<Timestamp>,
@@ -204,13 +232,14 @@ impl Engine {
             Some(ts) => Transaction::begin_at(env, ts, exec.now_ms),
             None => Transaction::begin(env, exec.now_ms),
         };
-        let host = TxnHost::new(txn, writable, journal);
-        Ok(self.inner.udf_pool.run(deployment.clone(), move |iso| iso.run(&exec, host)).await?)
+        let host = TxnHost::new(txn, writable, journal, deployment.clone());
+        let run = self.inner.udf_pool.run(deployment.clone(), move |iso| iso.run(&exec, host)).await;
+        run.map_err(|failure| self.js_error(deployment, failure))
     }
 
     async fn run_query(
         &self,
-        deployment: Arc<crate::deployment::Deployment>,
+        deployment: Arc<Deployment>,
         f: FunctionMeta,
         path: &str,
         exec: Execution,
@@ -222,11 +251,11 @@ impl Engine {
             Err(e) => return LiveRun { result: CallResult::failed(e), reads: ReadSet::default(), journal: None },
         };
         let ts = Some(host.txn.snapshot());
-        let value = self.returned(&f, path, outcome.result);
+        let value = self.returned(&deployment, &f, path, outcome.result);
         LiveRun { result: CallResult { value, log_lines: outcome.log_lines, ts }, journal: host.journal.encode(), reads: host.txn.reads }
     }
 
-    async fn run_mutation(&self, deployment: Arc<crate::deployment::Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
+    async fn run_mutation(&self, deployment: Arc<Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
         let mut deployment = deployment;
         let mut lane = None;
         for attempt in 0..MAX_MUTATION_ATTEMPTS {
@@ -241,7 +270,7 @@ impl Engine {
             };
             let txn = host.txn;
             let log_lines = outcome.log_lines;
-            let value = match self.returned(&f, path, outcome.result) {
+            let value = match self.returned(&deployment, &f, path, outcome.result) {
                 Ok(v) => v,
                 Err(e) => return CallResult { value: Err(e), log_lines, ts: None },
             };
@@ -255,25 +284,25 @@ impl Engine {
                     self.inner.committer.wait_for(retry_after).await;
                     deployment = self.deployment();
                 }
-                Err(e) => return CallResult { value: Err(CallError::function(e.to_string())), log_lines, ts: None },
+                Err(e) => return CallResult { value: Err(CallError::new(e.to_string())), log_lines, ts: None },
             }
         }
-        CallResult::failed(CallError::function(format!(
+        CallResult::failed(CallError::new(format!(
             "{path} failed after {MAX_MUTATION_ATTEMPTS} attempts because of conflicting concurrent writes; try again."
         )))
     }
 
-    async fn run_action(&self, deployment: Arc<crate::deployment::Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
+    async fn run_action(&self, deployment: Arc<Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
         let host = ActionHost { engine: self.clone(), runtime: tokio::runtime::Handle::current() };
         let outcome = if f.environment == Environment::Node {
             self.inner.node_pool.run(&deployment.node, exec, host).await
         } else {
-            match self.inner.action_pool.run(deployment, move |iso| iso.run(&exec, host).0).await {
+            match self.inner.action_pool.run(deployment.clone(), move |iso| iso.run(&exec, host).0).await {
                 Ok(o) => o,
-                Err(e) => return CallResult::failed(e.into()),
+                Err(failure) => return CallResult::failed(self.js_error(&deployment, failure)),
             }
         };
-        let value = self.returned(&f, path, outcome.result);
+        let value = self.returned(&deployment, &f, path, outcome.result);
         CallResult { value, log_lines: outcome.log_lines, ts: None }
     }
 }

@@ -55,7 +55,7 @@ fn worker(rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             match Isolate::new(deployment.sources.clone(), &deployment.env) {
                 Ok(iso) => current = Some((deployment.version, iso)),
                 Err(e) => {
-                    tracing::error!(error = %e.message, "could not create an isolate");
+                    tracing::error!(error = %e, "could not create an isolate");
                     continue;
                 }
             }

@@ -2,6 +2,8 @@
 //! `Transaction`. Every op completes synchronously: data is local, and keeping
 //! queries free of real asynchrony keeps them deterministic.
 
+use super::nested::NestedCalls;
+use crate::deployment::Deployment;
 use crate::query::{decode_cursor, encode_cursor, optional_value, Cursor, QueryStream};
 use crate::runtime::{Completion, Host, SyscallError, SyscallResult};
 use crate::txn::{Transaction, TxnError};
@@ -9,6 +11,7 @@ use crate::types::Document;
 use convect_schema::{object_from_json, DocumentId, Value};
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 pub struct TxnHost {
     pub txn: Transaction,
@@ -16,6 +19,7 @@ pub struct TxnHost {
     pub journal: Journal,
     streams: HashMap<u64, QueryStream>,
     next_stream: u64,
+    nested: NestedCalls,
 }
 
 /// Where each `paginate` call of an execution ended, in call order. A live query
@@ -54,8 +58,9 @@ fn doc_json(doc: Option<&Document>) -> Json {
 }
 
 impl TxnHost {
-    pub fn new(txn: Transaction, writable: bool, journal: Journal) -> Self {
-        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1 }
+    pub fn new(txn: Transaction, writable: bool, journal: Journal, deployment: Arc<Deployment>) -> Self {
+        let nested = NestedCalls::new(deployment);
+        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1, nested }
     }
 
     fn id_arg(&self, args: &Json, op: &str) -> Result<DocumentId, SyscallError> {
@@ -101,6 +106,9 @@ impl TxnHost {
                 Ok(json!({ "id": ok.map(|_| s) }))
             }
             "1.0/getSnapshotTs" => Ok(json!(self.txn.snapshot() as f64)),
+            // prelude.js turns `1.0/runUdf` into these two around the call it makes.
+            "convect/runUdf/start" => self.nested.start(&self.txn, self.writable, &args),
+            "convect/runUdf/finish" => self.nested.finish(&mut self.txn, &args),
             _ => err(format!("Unsupported syscall `{op}` in Convect")),
         }
     }
@@ -148,7 +156,6 @@ impl TxnHost {
                 Ok(Json::Null)
             }
             "1.0/getUserIdentity" => Ok(Json::Null),
-            "1.0/runUdf" => err("ctx.runQuery and ctx.runMutation inside queries and mutations are not supported by Convect yet"),
             _ => err(format!("Unsupported syscall `{op}` in Convect")),
         }
     }

@@ -27,6 +27,9 @@ fn scratch_err(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
 
 impl Scratch {
     pub(super) fn new(root: PathBuf) -> Scratch {
+        // Workers run in this directory and are handed paths inside it, so a
+        // relative root (`convect serve --data data`) would be applied twice.
+        let root = std::path::absolute(&root).unwrap_or(root);
         Scratch { root, recent: Mutex::new(VecDeque::new()) }
     }
 

@@ -73,18 +73,23 @@ const setEnv = (env) => {
   for (const k of Object.keys(process.env)) delete process.env[k];
   Object.assign(process.env, env);
 };
+/** `file:///<scratch>/<bundle key>/` of the running execution's bundle. */
+let bundleUrl = null;
 const entry = convectEntryPoints({
   show,
   begin: (_kind, meta) => {
     resetConsole();
     setEnv(meta.env);
   },
+  // The engine knows a bundle's files by their module paths, as in QuickJS.
+  locate: (frames) => (bundleUrl === null ? frames : frames.replaceAll(bundleUrl, "")),
 });
 const load = (dir, module) => import(pathToFileURL(path.join(dir, module)).href);
 
 const run = async (f) => {
   // Module top-level code may read the environment, so it is set before loading.
   setEnv(JSON.parse(f.meta).env);
+  bundleUrl = pathToFileURL(f.dir).href + "/";
   try {
     const ns = await load(f.dir, f.module);
     return await entry.invoke(ns, f.export, "action", f.argsJson, f.meta);
@@ -95,6 +100,7 @@ const run = async (f) => {
 
 const analyze = async (f) => {
   setEnv(f.env);
+  bundleUrl = pathToFileURL(f.dir).href + "/";
   const out = {};
   let module;
   try {
