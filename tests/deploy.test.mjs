@@ -1,12 +1,23 @@
-// The CLI against a running server: schema changes on redeploy (refused when
-// existing documents violate them, index backfill), `convect run`, and
+// The CLI against a running server: staged indexes, schema changes on redeploy
+// (refused when existing documents violate them, index backfill), `convect run`, and
 // `convect import` (idempotent upserts, single-record edits, bad records).
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe } from "node:test";
 import { REPO, useServer } from "./harness.mjs";
-import { api, compareUtf8, seedFiles } from "./support.mjs";
+import { api, compareUtf8, rejects, seedFiles } from "./support.mjs";
+
+describe("staged indexes", () => {
+  const srv = useServer((server) => server.deploy("staged"));
+
+  srv.test("cannot be read until enabled, with Convex's message", async (t, server) => {
+    await rejects(
+      server.client().query(api.drafts.byName, { name: "x" }),
+      "Index drafts.by_name is currently staged and not available to query until it is enabled",
+    );
+  });
+});
 
 describe("schema changes on redeploy", () => {
   const srv = useServer((server) => server.deploy("notes"));

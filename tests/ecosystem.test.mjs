@@ -60,7 +60,7 @@ test("internal node actions are not callable by clients", async (t, server) => {
 
 test("a node action's error reaches the client as on Convex, its frames mapped to the source", async (t, server) => {
   // Node's own frames, the worker's and the convex package's wrappers are left out.
-  const frame = String.raw`\n    at handler \(\.\./functions-\d+/nodeCrypto\.ts:\d+:\d+\)`;
+  const frame = String.raw`\n    at handler \(\.\./functions-\d+/nodeCrypto\.ts:\d+:\d+\)\n`;
   const pattern = `${SERVER_ERROR}Uncaught Error: node action failed on purpose${frame}`;
   await rejectsOnBothClients(t, server, "action", api.nodeCrypto.fails, {}, pattern);
 });

@@ -156,7 +156,9 @@ test("thrown errors reach the client with message and ConvexError data", async (
 
 // The harness copies each fixture to `<work>/src/functions-N`, so frames name
 // sources as Convex's do for that folder: `../functions-N/errors.ts`.
-const AT_ERRORS_TS = String.raw`\n    at handler \(\.\./functions-\d+/errors\.ts:\d+:\d+\)`;
+// Convex ends every frame line with a newline, so convex-js's WebSocket
+// clients show a blank line before their `  Called by client`.
+const AT_ERRORS_TS = String.raw`\n    at handler \(\.\./functions-\d+/errors\.ts:\d+:\d+\)\n`;
 
 /** A raw HTTP API call; resolves to the status and the body's text. */
 async function post(server, endpoint, path, args) {
@@ -226,7 +228,7 @@ test("a ConvexError keeps its data and reads as on Convex", async (t, server) =>
 
 test("unknown functions and invalid arguments are server errors as on Convex", async (t, server) => {
   const missing = escapeRegExp(
-    "Could not find public function for 'items:noSuchQuery'. Did you forget to run `convect dev` or `convect deploy`?",
+    "Could not find public function for 'items:noSuchQuery'. Did you forget to run `npx convex dev`?",
   );
   await rejectsOnBothClients(t, server, "query", api.items.noSuchQuery, {}, `${SERVER_ERROR}${missing}`);
   const invalid = escapeRegExp("ArgumentValidationError: Object is missing the required field `tag`.");

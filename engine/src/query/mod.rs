@@ -48,6 +48,15 @@ pub struct QueryStream {
     pub last_key: Option<Vec<u8>>,
 }
 
+/// A staged index is declared but not yet enabled; Convex refuses to read it
+/// (with this message) even before its table exists.
+fn refuse_staged(txn: &Transaction, table: &str, index: &str) -> Result<(), TxnError> {
+    if txn.is_staged_index(table, index) {
+        return bad(format!("Index {table}.{index} is currently staged and not available to query until it is enabled"));
+    }
+    Ok(())
+}
+
 impl QueryStream {
     pub fn open(txn: &mut Transaction, query: &Json) -> Result<QueryStream, TxnError> {
         let source = &query["source"];
@@ -64,9 +73,16 @@ impl QueryStream {
                 };
                 (table.to_owned(), index.to_owned(), parse_range(&source["range"])?)
             }
-            Some("Search") => return bad("Full text search indexes are not supported by Convect yet."),
+            Some("Search") => {
+                let full = str_field(source, "indexName")?;
+                if let Some((table, index)) = full.split_once('.') {
+                    refuse_staged(txn, table, index)?;
+                }
+                return bad("Full text search indexes are not supported by Convect yet.");
+            }
             _ => return bad(format!("invalid query source: {source}")),
         };
+        refuse_staged(txn, &table, &index_name)?;
         let ops = parse_ops(&query["operators"])?;
         let Some(number) = txn.catalog().table_number(&table) else {
             // A table that was never written to is empty; reading it is not an error,

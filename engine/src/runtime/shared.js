@@ -38,8 +38,8 @@ const convectEntryPoints = ({ show, begin, locate = (frames) => frames }) => {
     if (e instanceof Error || (typeof e === "object" && e !== null && "message" in e)) {
       const name = e.name || "Error";
       const out = { ok: false, message: `Uncaught ${name}: ${e.message}`, stack: framesOf(e) };
+      // A ConvexError subclass keeps its own name (`Uncaught FooError: ...`), as on Convex.
       if (e.ConvexErrorSymbol !== undefined || (typeof e.data === "string" && name === "ConvexError")) {
-        out.message = `Uncaught ConvexError: ${e.message}`;
         out.data = e.data;
       }
       return out;

@@ -84,6 +84,15 @@ impl Transaction {
         self.env.catalog.read().expect("catalog poisoned")
     }
 
+    /// Whether the deployment's schema declares `table.index` as staged (a
+    /// database, search or vector index).
+    pub fn is_staged_index(&self, table: &str, index: &str) -> bool {
+        let Some(def) = self.env.schema.as_ref().and_then(|s| s.tables.get(table)) else { return false };
+        def.staged_indexes.iter().any(|i| i.name == index)
+            || def.staged_search_indexes.iter().any(|i| i.name == index)
+            || def.staged_vector_indexes.iter().any(|i| i.name == index)
+    }
+
     pub fn table_name_of(&self, id: &DocumentId) -> Option<String> {
         self.catalog().table_name(id.table_number).map(str::to_owned)
     }

@@ -59,9 +59,11 @@ impl CallError {
     /// A runtime's failure, its frames mapped through `deployment`'s source maps.
     fn from_js(failure: JsFailure, deployment: &Deployment, store: &dyn Persistence) -> Self {
         let frames = deployment.source_maps.map_frames(&failure.stack, store);
+        // Every frame line ends with a newline, as in Convex's messages: clients
+        // that append `\n  Called by client` then leave a blank line before it.
         let message = match frames.as_str() {
             "" => failure.message,
-            frames => format!("{}\n{frames}", failure.message),
+            frames => format!("{}\n{frames}\n", failure.message),
         };
         // Re-exported from the value model, as Convex exports ConvexError data
         // (sorted keys, `1.0`). The JS side encoded it, so it decodes; were it
@@ -108,9 +110,10 @@ fn now_ms() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
 }
 
-/// Convex's message, naming our CLI.
+/// Convex's message, word for word because clients and tests match it
+/// (`npx convex dev` deploys to Convect too, once the official CLI is served).
 fn not_found(path: &str) -> CallError {
-    CallError::new(format!("Could not find public function for '{path}'. Did you forget to run `convect dev` or `convect deploy`?"))
+    CallError::new(format!("Could not find public function for '{path}'. Did you forget to run `npx convex dev`?"))
 }
 
 /// Decodes and validates the single argument object.

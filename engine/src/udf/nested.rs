@@ -55,7 +55,7 @@ impl NestedCalls {
             return fail(format!("ctx.runQuery/ctx.runMutation nested more than {MAX_DEPTH} levels deep"));
         }
         let Some(function) = self.deployment.function(path).cloned() else {
-            return fail(format!("Could not find function for '{path}'. Did you forget to run `convect dev` or `convect deploy`?"));
+            return fail(format!("Could not find function for '{path}'. Did you forget to run `npx convex dev`?"));
         };
         if function.kind != expected {
             return fail(format!(
