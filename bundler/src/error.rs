@@ -32,9 +32,25 @@ pub enum BundleError {
     )]
     EsbuildMissing { from: PathBuf },
 
+    #[error("{}: invalid convex.json: {reason}", path.display())]
+    ConvexJson { path: PathBuf, reason: String },
+
+    #[error(
+        "convex.json lists node.externalPackages, but no package.json was found in {} or above",
+        from.display()
+    )]
+    PackageJsonMissing { from: PathBuf },
+
+    #[error("{}: {reason}", path.display())]
+    PackageJson { path: PathBuf, reason: String },
+
     /// esbuild wrote a map we cannot read: a bug of esbuild's or ours.
     #[error("the source map esbuild wrote for {module} is invalid: {reason}")]
     SourceMap { module: String, reason: String },
+
+    /// esbuild wrote a metafile we cannot read: a bug of esbuild's or ours.
+    #[error("the metafile esbuild wrote is invalid: {reason}")]
+    Metafile { reason: String },
 
     #[error("bundling for {runtime} failed:\n{messages}{hint}")]
     Esbuild {

@@ -4,6 +4,7 @@
 //! The native binary from `node_modules` is run directly, so deploying needs
 //! the project's packages but not Node.js itself.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +16,14 @@ use crate::source_map;
 /// A located esbuild executable.
 pub(crate) struct Esbuild {
     binary: PathBuf,
+}
+
+/// What one esbuild run produced.
+pub(crate) struct Build {
+    pub outputs: Vec<Output>,
+    /// The specifiers of imports left to the runtime (`--external`), as written
+    /// in the source: `react`, `react/jsx-runtime`, `node:fs`.
+    pub external_imports: BTreeSet<String>,
 }
 
 /// One emitted JavaScript file, by its path relative to the output folder,
@@ -49,12 +58,21 @@ impl Esbuild {
 
     /// Bundles `entries` (absolute paths below `root`) for one runtime.
     /// Shared code is split into content-hashed chunks under `_deps/`
-    /// (`_deps/node/` for Node.js), as the Convex CLI does.
-    pub fn bundle(&self, root: &Path, entries: &[&Path], environment: Environment) -> Result<Vec<Output>, BundleError> {
+    /// (`_deps/node/` for Node.js), as the Convex CLI does. Imports of the
+    /// `externals` packages (and their subpaths) stay imports.
+    pub fn bundle<'a>(
+        &self,
+        root: &Path,
+        entries: &[&Path],
+        environment: Environment,
+        externals: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Build, BundleError> {
         if entries.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Build { outputs: Vec::new(), external_imports: BTreeSet::new() });
         }
         let temp = tempfile::tempdir().map_err(io_error(root))?;
+        // Written beside the output folder, not in it, so it is not taken for a module.
+        let metafile = tempfile::NamedTempFile::new().map_err(io_error(root))?;
         // Map sources are relative to the output folder as esbuild sees it; a
         // canonical path keeps them resolvable when the temp folder is a symlink.
         let out = temp.path().canonicalize().map_err(io_error(temp.path()))?;
@@ -75,6 +93,10 @@ impl Esbuild {
             .arg(format!("--chunk-names={chunks}"))
             .arg(format!("--outbase={}", root.display()))
             .arg(format!("--outdir={}", out.display()))
+            .args(externals.into_iter().flat_map(|name| [format!("--external:{name}"), format!("--external:{name}/*")]))
+            // Lists every import esbuild left external, which tells which external
+            // packages the bundle actually uses.
+            .arg(format!("--metafile={}", metafile.path().display()))
             .output()
             .map_err(io_error(&self.binary))?;
         let messages = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -88,8 +110,31 @@ impl Esbuild {
                 output.source_map = Some(source_map::convex_paths(map, &out, &output.path, root)?);
             }
         }
-        Ok(outputs)
+        Ok(Build { outputs, external_imports: external_imports(metafile.path())? })
     }
+}
+
+/// The external imports esbuild's metafile lists for the inputs it bundled.
+fn external_imports(metafile: &Path) -> Result<BTreeSet<String>, BundleError> {
+    #[derive(serde::Deserialize)]
+    struct Metafile {
+        inputs: std::collections::HashMap<String, Input>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Input {
+        #[serde(default)]
+        imports: Vec<Import>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Import {
+        path: String,
+        #[serde(default)]
+        external: bool,
+    }
+    let text = fs::read_to_string(metafile).map_err(io_error(metafile))?;
+    let meta: Metafile =
+        serde_json::from_str(&text).map_err(|e| BundleError::Metafile { reason: e.to_string() })?;
+    Ok(meta.inputs.into_values().flat_map(|input| input.imports).filter(|i| i.external).map(|i| i.path).collect())
 }
 
 /// Convex's advice when a default-runtime file reaches for Node APIs.

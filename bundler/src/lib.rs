@@ -14,7 +14,9 @@ mod directive;
 mod entries;
 mod error;
 mod esbuild;
+mod external;
 mod module_set;
+mod project_config;
 mod source_map;
 
 use std::collections::HashMap;
@@ -23,28 +25,44 @@ use std::path::{Path, PathBuf};
 use entries::Entry;
 use esbuild::Esbuild;
 pub use error::BundleError;
-pub use module_set::{Environment, Module, ModuleKind, ModuleSet};
+use external::ExternalPackages;
+pub use module_set::{Environment, Module, ModuleKind, ModuleSet, NodeDependency};
 
 /// Bundles the functions folder `functions_dir` and everything it imports.
 ///
 /// Packages, and esbuild itself, are looked up in `node_modules` folders from
-/// the functions folder upwards, as Node does.
+/// the functions folder upwards, as Node does. `convex.json` in the functions
+/// folder's parent (the project root) may name packages that `"use node"`
+/// modules import instead of containing; the set lists the ones they use.
 pub fn bundle(functions_dir: &Path) -> Result<ModuleSet, BundleError> {
     let root = canonical_dir(functions_dir)?;
     let entries = entries::discover(&root)?;
     let esbuild = Esbuild::locate(&root)?;
+    let project_root = root.parent().unwrap_or(&root);
+    let config = project_config::read(project_root)?;
+    let externals = ExternalPackages::find(project_root, &config.node.external_packages)?;
     let mut modules = Vec::new();
+    let mut node_dependencies = Vec::new();
     for environment in [Environment::Isolate, Environment::Node] {
         let chosen: Vec<&Entry> = entries.iter().filter(|e| e.environment == environment).collect();
         let kinds: HashMap<String, ModuleKind> = chosen.iter().map(|e| (e.output_path(), e.kind)).collect();
         let paths: Vec<&Path> = chosen.iter().map(|e| e.path.as_path()).collect();
-        for output in esbuild.bundle(&root, &paths, environment)? {
+        // As in the Convex CLI, only Node.js can install packages at deploy time.
+        let external_names: Vec<&str> = match environment {
+            Environment::Isolate => Vec::new(),
+            Environment::Node => externals.names().collect(),
+        };
+        let build = esbuild.bundle(&root, &paths, environment, external_names)?;
+        if environment == Environment::Node {
+            node_dependencies = externals.dependencies(build.external_imports.iter().map(String::as_str))?;
+        }
+        for output in build.outputs {
             let kind = kinds.get(&output.path).copied().unwrap_or(ModuleKind::Dependency);
             modules.push(Module::new(output.path, output.source, kind, environment).with_source_map(output.source_map));
         }
     }
     modules.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(ModuleSet { modules })
+    Ok(ModuleSet { modules, node_dependencies })
 }
 
 /// Writes `_generated/{server.js,server.d.ts,api.js,api.d.ts,dataModel.d.ts}`

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 pub struct ModuleSet {
     /// Sorted by `path`, so equal inputs serialize identically.
     pub modules: Vec<Module>,
+    /// Packages the `"use node"` modules import but do not contain (`convex.json`'s
+    /// `node.externalPackages`), sorted by name: the server installs them.
+    #[serde(rename = "nodeDependencies", default)]
+    pub node_dependencies: Vec<NodeDependency>,
 }
 
 impl ModuleSet {
@@ -54,6 +58,14 @@ impl Module {
     pub fn with_source_map(self, source_map: Option<String>) -> Self {
         Self { source_map, ..self }
     }
+}
+
+/// An npm package left out of the Node.js bundle, at the exact version installed
+/// in the project (as the Convex CLI reports it), to be installed where it runs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeDependency {
+    pub name: String,
+    pub version: String,
 }
 
 /// Where a module runs: Convect's embedded runtime, or Node.js for files that

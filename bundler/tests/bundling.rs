@@ -23,17 +23,18 @@ fn commonjs_packages_are_bundled() {
 #[test]
 fn exports_maps_pick_the_convex_then_import_conditions() {
     let project = Project::new();
+    // Inside the functions folder: the project root's node_modules is the workspace's.
     project
-        .root_file(
+        .file(
             "node_modules/@acme/kit/package.json",
             r#"{"name": "@acme/kit", "exports": {".": {"convex": "./convex.js", "require": "./cjs.js", "import": "./esm.js"},
                 "./extra": {"import": "./extra.mjs", "default": "./extra.cjs"}}}"#,
         )
-        .root_file("node_modules/@acme/kit/convex.js", "export const flavour = 'convex-build';\n")
-        .root_file("node_modules/@acme/kit/cjs.js", "exports.flavour = 'cjs-build';\n")
-        .root_file("node_modules/@acme/kit/esm.js", "export const flavour = 'esm-build';\n")
-        .root_file("node_modules/@acme/kit/extra.mjs", "export const extra = 'extra-esm';\n")
-        .root_file("node_modules/@acme/kit/extra.cjs", "exports.extra = 'extra-cjs';\n")
+        .file("node_modules/@acme/kit/convex.js", "export const flavour = 'convex-build';\n")
+        .file("node_modules/@acme/kit/cjs.js", "exports.flavour = 'cjs-build';\n")
+        .file("node_modules/@acme/kit/esm.js", "export const flavour = 'esm-build';\n")
+        .file("node_modules/@acme/kit/extra.mjs", "export const extra = 'extra-esm';\n")
+        .file("node_modules/@acme/kit/extra.cjs", "exports.extra = 'extra-cjs';\n")
         .file("a.ts", "export { flavour } from \"@acme/kit\";\nexport { extra } from \"@acme/kit/extra\";\n");
     let set = project.bundle().unwrap();
     let source = &module(&set, "a.js").source;

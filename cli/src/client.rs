@@ -50,8 +50,12 @@ pub async fn deploy(dir: &Path, target: &Target) -> Result<()> {
                 v
             })
             .collect();
-        json!({ "modules": modules })
+        json!({ "modules": modules, "nodeDependencies": set.node_dependencies })
     };
+    if !set.node_dependencies.is_empty() {
+        let names: Vec<String> = set.node_dependencies.iter().map(|d| format!("{}@{}", d.name, d.version)).collect();
+        eprintln!("External packages for Node.js, installed by the server: {}", names.join(", "));
+    }
     let mut res = post(target, "/api/deploy", &manifest(&|_| false)).await?;
     if res.status() == reqwest::StatusCode::CONFLICT {
         let missing: Value = res.json().await?;

@@ -50,7 +50,7 @@ pub async fn run(dir: Option<PathBuf>, port: u16) -> Result<()> {
     };
     ensure_npm_dependencies(&functions)?;
     let data = root.join(project::DATA_DIR);
-    let server = serve::start(ServeArgs::local(data.clone(), port)).await?;
+    let server = serve::start(ServeArgs::local(data.clone(), port)?).await?;
     let target = Target { url: Some(server.url.clone()), admin_key: Some(server.admin_key.clone()) };
     project::write_local_config(&data, &LocalConfig { url: server.url.clone(), admin_key: server.admin_key.clone() })?;
     if let Err(e) = push(&functions, &target).await {

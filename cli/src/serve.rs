@@ -5,8 +5,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use convect_engine::env_vars::PublicUrls;
 use convect_engine::server::{router, AppState};
-use convect_engine::Engine;
+use convect_engine::{Engine, RuntimeOptions, DEFAULT_ACTION_TIMEOUT};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -34,6 +35,18 @@ pub struct ServeArgs {
     /// The Node.js binary for "use node" actions; default: `node` on PATH
     #[arg(long, env = "CONVECT_NODE")]
     node: Option<PathBuf>,
+    /// Longest an action may run, in seconds (Convex: 10 minutes)
+    #[arg(long, env = "CONVECT_ACTION_TIMEOUT", value_name = "SECS", default_value_t = DEFAULT_ACTION_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    action_timeout: u64,
+    /// Idle Node.js workers kept warm for "use node" actions; default: the
+    /// number of cores (at least 2). More run when more actions do.
+    #[arg(long, env = "CONVECT_NODE_WARM_WORKERS", value_name = "N")]
+    node_warm_workers: Option<usize>,
+    /// "use node" actions running at once at most (each in a Node.js process
+    /// of its own); more are refused with a "too many concurrent" error
+    #[arg(long, env = "CONVECT_NODE_MAX_CONCURRENT", value_name = "N", default_value_t = RuntimeOptions::default().node_max_concurrent)]
+    node_max_concurrent: usize,
 }
 
 /// Reads `<data>/admin_key`, creating it with a fresh random key on first start.
@@ -56,9 +69,25 @@ fn admin_key(data: &Path) -> Result<String> {
 }
 
 impl ServeArgs {
-    /// Serving a project's own data directory on loopback.
-    pub fn local(data: PathBuf, port: u16) -> ServeArgs {
-        ServeArgs { data, port, site_port: None, host: "127.0.0.1".into(), cloud_url: None, site_url: None, node: std::env::var_os("CONVECT_NODE").map(PathBuf::from) }
+    /// Serving a project's own data directory on loopback, with `serve`'s
+    /// defaults and environment variables (`CONVECT_NODE`, `CONVECT_ACTION_TIMEOUT`, ...).
+    pub fn local(data: PathBuf, port: u16) -> Result<ServeArgs> {
+        use clap::FromArgMatches;
+        let matches = ServeArgs::augment_args(clap::Command::new("serve")).try_get_matches_from(["serve"])?;
+        let mut args = ServeArgs::from_arg_matches(&matches)?;
+        args.data = data;
+        args.port = port;
+        Ok(args)
+    }
+
+    fn runtime_options(&self) -> RuntimeOptions {
+        let defaults = RuntimeOptions::default();
+        RuntimeOptions {
+            node: self.node.clone(),
+            node_warm_workers: self.node_warm_workers.unwrap_or(defaults.node_warm_workers),
+            node_max_concurrent: self.node_max_concurrent,
+            action_timeout: Duration::from_secs(self.action_timeout),
+        }
     }
 
     fn site_port(&self) -> u16 {
@@ -84,7 +113,7 @@ pub struct Server {
 pub async fn start(args: ServeArgs) -> Result<Server> {
     std::fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
     let admin_key = admin_key(&args.data)?;
-    let engine = Engine::open(&args.data.join("convect.sqlite3"), args.public_urls(), args.node.clone())?;
+    let engine = Engine::open(&args.data.join("convect.sqlite3"), args.public_urls(), args.runtime_options())?;
     let app = router(AppState::new(engine, admin_key.clone()));
     let addr = format!("{}:{}", args.host, args.port);
     let listener = listen(&addr).with_context(|| format!("binding {addr}"))?;

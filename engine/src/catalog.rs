@@ -107,6 +107,12 @@ impl Catalog {
         self.tables.keys().map(String::as_str)
     }
 
+    /// The table an index belongs to (none for the virtual `TABLE_NAMES`).
+    pub fn table_of_index(&self, id: IndexId) -> Option<&str> {
+        let (number, _) = self.indexes.iter().find(|(_, list)| list.iter().any(|i| i.id == id))?;
+        self.table_name(*number)
+    }
+
     pub fn indexes(&self, table_number: u32) -> &[IndexMeta] {
         self.indexes.get(&table_number).map(Vec::as_slice).unwrap_or(&[])
     }

@@ -21,8 +21,9 @@ const MAX_BATCH: usize = 512;
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
     /// Re-running is only useful once `retry_after` is visible to snapshots.
+    /// `table` holds the conflicting read, when it was one of a table's indexes.
     #[error("the transaction conflicted with a concurrent write")]
-    Conflict { retry_after: Timestamp },
+    Conflict { retry_after: Timestamp, table: Option<String> },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("{0}")]
@@ -160,7 +161,7 @@ impl Committer {
             // cannot invalidate it and there is nothing to make durable, so it needs
             // neither validation nor a timestamp (nor an fsync) of its own.
             if commit.deployment_version != self.deployment_version() {
-                return Err(CommitError::Conflict { retry_after: commit.snapshot });
+                return Err(CommitError::Conflict { retry_after: commit.snapshot, table: None });
             }
             return Ok(commit.snapshot);
         }
@@ -238,17 +239,19 @@ impl Worker {
     }
 
     fn validate(&self, commit: &PreparedCommit) -> Result<(), CommitError> {
-        let conflict = CommitError::Conflict { retry_after: self.last_ts };
+        let conflict = |table| CommitError::Conflict { retry_after: self.last_ts, table };
         if commit.deployment_version != self.deployment_version.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(conflict);
+            return Err(conflict(None));
         }
         if commit.snapshot < self.horizon && !commit.reads.is_empty() {
-            return Err(conflict);
+            return Err(conflict(None));
         }
         let newer = self.recent.iter().rev().take_while(|(ts, _)| *ts > commit.snapshot);
         for (_, keys) in newer {
-            if keys.iter().any(|(index, key)| commit.reads.overlaps(*index, key)) {
-                return Err(conflict);
+            if let Some((index, _)) = keys.iter().find(|(index, key)| commit.reads.overlaps(*index, key)) {
+                // Named in the error a mutation reports once it stops retrying.
+                let table = self.catalog.read().expect("catalog poisoned").table_of_index(*index).map(str::to_owned);
+                return Err(conflict(table));
             }
         }
         Ok(())

@@ -13,7 +13,7 @@ use crate::env_vars::EnvVars;
 use crate::runtime::{Isolate, ModuleAnalysis, ModuleSources};
 use crate::storage::{CatalogWrite, CommitRecord, IndexWrite, KeyRange, Persistence, StorageError};
 use crate::types::{Order, Timestamp};
-use convect_bundler::{Environment, ModuleKind};
+use convect_bundler::{Environment, ModuleKind, NodeDependency};
 use convect_schema::{DatabaseSchema, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -34,6 +34,10 @@ pub struct DeployModule {
 #[derive(Debug, serde::Deserialize)]
 pub struct DeployRequest {
     pub modules: Vec<DeployModule>,
+    /// Packages the `"use node"` modules import, for the Node.js runtime to
+    /// install (older CLIs send none).
+    #[serde(rename = "nodeDependencies", default)]
+    pub node_dependencies: Vec<NodeDependency>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,9 +80,9 @@ impl Engine {
             request.modules.iter().map(|m| ModuleEntry { path: m.path.clone(), hash: m.hash.clone(), kind: m.kind, environment: m.environment }).collect();
         // Module-level code may read process.env (e.g. to construct an API client).
         let env = self.function_env();
-        let analysis = self.analyze_modules(&sources, env.clone(), &entries).await?;
+        let analysis = self.analyze_modules(&sources, env.clone(), &entries, &request.node_dependencies).await?;
         let warnings = unserved(&entries, &analysis);
-        let record = DeploymentRecord { modules: entries, analysis };
+        let record = DeploymentRecord { modules: entries, analysis, node_dependencies: request.node_dependencies };
         let mut deployment = Deployment::build(0, record.clone(), sources).map_err(|e| DeployError::Invalid(e.to_string()))?;
         deployment.env = env;
         let schema = deployment.schema.clone();
@@ -107,13 +111,14 @@ impl Engine {
         Ok(DeploySummary { functions, modules_uploaded, indexes_added: list("added"), indexes_removed: list("removed"), warnings })
     }
 
-    /// Loads every entry module where it runs, QuickJS or Node.js, and records
-    /// what it exports.
+    /// Loads every entry module where it runs, QuickJS or Node.js (after
+    /// installing the packages they import), and records what it exports.
     async fn analyze_modules(
         &self,
         sources: &ModuleSources,
         env: Arc<EnvVars>,
         entries: &[ModuleEntry],
+        node_dependencies: &[NodeDependency],
     ) -> Result<BTreeMap<String, ModuleAnalysis>, DeployError> {
         let targets = |environment| -> Vec<String> {
             entries.iter().filter(|m| m.kind != ModuleKind::Dependency && m.environment == environment).map(|m| m.path.clone()).collect()
@@ -121,7 +126,7 @@ impl Engine {
         let mut analysis = analyze_in_isolate(sources.clone(), env.clone(), targets(Environment::Isolate)).await?;
         let node_modules = targets(Environment::Node);
         if !node_modules.is_empty() {
-            let bundle = Arc::new(node_bundle(entries, sources));
+            let bundle = Arc::new(node_bundle(entries, sources, node_dependencies));
             let node = self.inner.node_pool.analyze(&bundle, node_modules, env).await.map_err(|e| DeployError::Invalid(e.to_string()))?;
             for (module, found) in &node {
                 only_actions(module, found)?;

@@ -4,7 +4,7 @@
 
 use crate::runtime::{ModuleAnalysis, ModuleSources, NodeBundle, UdfKind};
 use crate::udf::SourceMaps;
-use convect_bundler::{Environment, ModuleKind};
+use convect_bundler::{Environment, ModuleKind, NodeDependency};
 use convect_schema::{args_validator_from_json, DatabaseSchema, Validator};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -32,6 +32,10 @@ pub struct ModuleEntry {
 pub struct DeploymentRecord {
     pub modules: Vec<ModuleEntry>,
     pub analysis: BTreeMap<String, ModuleAnalysis>,
+    /// Packages the `"use node"` modules import (`convex.json`'s
+    /// `node.externalPackages`); records from before them have none.
+    #[serde(default)]
+    pub node_dependencies: Vec<NodeDependency>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +122,7 @@ impl Deployment {
                 schema = Some(Arc::new(parsed));
             }
         }
-        let node = Arc::new(node_bundle(&record.modules, &sources));
+        let node = Arc::new(node_bundle(&record.modules, &sources, &record.node_dependencies));
         let source_maps = Arc::new(SourceMaps::new(&record.modules));
         Ok(Deployment { version, record, sources, functions, schema, node, source_maps, env: Arc::default() })
     }
@@ -128,9 +132,14 @@ impl Deployment {
     }
 }
 
-/// The `"use node"` modules among `modules`, for the Node.js runtime.
-pub(crate) fn node_bundle(modules: &[ModuleEntry], sources: &ModuleSources) -> NodeBundle {
+/// The `"use node"` modules among `modules`, with the packages they import,
+/// for the Node.js runtime.
+pub(crate) fn node_bundle(modules: &[ModuleEntry], sources: &ModuleSources, dependencies: &[NodeDependency]) -> NodeBundle {
     let mut key = blake3::Hasher::new();
+    // The bundle's folder links to its packages, so other versions are another bundle.
+    for d in dependencies {
+        key.update(format!("{}@{}\n", d.name, d.version).as_bytes());
+    }
     let mut node_sources = BTreeMap::new();
     for m in modules.iter().filter(|m| m.environment == Environment::Node) {
         key.update(m.path.as_bytes());
@@ -141,5 +150,5 @@ pub(crate) fn node_bundle(modules: &[ModuleEntry], sources: &ModuleSources) -> N
             node_sources.insert(m.path.clone(), source.clone());
         }
     }
-    NodeBundle { key: key.finalize().to_hex().to_string(), sources: node_sources }
+    NodeBundle { key: key.finalize().to_hex().to_string(), sources: node_sources, dependencies: dependencies.to_vec() }
 }

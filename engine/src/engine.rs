@@ -13,6 +13,7 @@ use crate::udf::IsolatePool;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -35,12 +36,40 @@ pub(crate) struct Inner {
     pub action_pool: IsolatePool,
     /// `"use node"` actions.
     pub node_pool: NodePool,
+    pub action_timeout: Duration,
     pub deploy_lock: tokio::sync::Mutex<()>,
     /// Mutations re-run after a conflict take turns here (FIFO), so that under
     /// contention on a hot document every mutation eventually wins.
     pub retry_lane: tokio::sync::Mutex<()>,
     pub http: reqwest::Client,
 }
+
+/// How functions run, as `convect serve` configures it.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// The `node` binary for `"use node"` actions; `None`: the one on PATH.
+    pub node: Option<PathBuf>,
+    /// Idle Node.js workers kept warm.
+    pub node_warm_workers: usize,
+    /// Node.js actions running at once at most; more are refused, not queued.
+    pub node_max_concurrent: usize,
+    /// How long an action may run, in either runtime.
+    pub action_timeout: Duration,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            node: None,
+            node_warm_workers: NodeConfig::default_warm_workers(),
+            node_max_concurrent: NodeConfig::DEFAULT_MAX_CONCURRENT,
+            action_timeout: DEFAULT_ACTION_TIMEOUT,
+        }
+    }
+}
+
+/// Convex's limit for actions: 10 minutes.
+pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Clone)]
 pub struct Engine {
@@ -55,9 +84,9 @@ const ACTION_THREADS: usize = 16;
 
 impl Engine {
     /// Opens (or creates) the database file and restores the last deployment;
-    /// `urls` are where clients reach this server. `"use node"` actions run with
-    /// `node` (`None`: the one on PATH), their files under `node/` next to the database.
-    pub fn open(db_path: &Path, urls: PublicUrls, node: Option<PathBuf>) -> Result<Engine, OpenError> {
+    /// `urls` are where clients reach this server. `"use node"` actions keep
+    /// their files under `node/` next to the database.
+    pub fn open(db_path: &Path, urls: PublicUrls, options: RuntimeOptions) -> Result<Engine, OpenError> {
         let storage_err = |source| OpenError::Storage { path: db_path.display().to_string(), source };
         let store: Arc<dyn Persistence> = Arc::new(SqliteStore::open(db_path).map_err(storage_err)?);
         let state = store.load().map_err(storage_err)?;
@@ -79,10 +108,12 @@ impl Engine {
             udf_pool: IsolatePool::start("udf", udf_threads()),
             action_pool: IsolatePool::start("action", ACTION_THREADS),
             node_pool: NodePool::new(NodeConfig {
-                node,
-                max_workers: NodeConfig::default_max_workers(),
+                node: options.node,
+                warm_workers: options.node_warm_workers,
+                max_concurrent: options.node_max_concurrent,
                 scratch_dir: db_path.parent().unwrap_or(Path::new(".")).join("node"),
             }),
+            action_timeout: options.action_timeout,
             deploy_lock: tokio::sync::Mutex::new(()),
             retry_lane: tokio::sync::Mutex::new(()),
             http: reqwest::Client::new(),

@@ -55,7 +55,7 @@ impl Engine {
             }
             match self.inner.committer.commit(txn.prepare()).await {
                 Ok(_) => return Ok(summary),
-                Err(CommitError::Conflict { retry_after }) => self.inner.committer.wait_for(retry_after).await,
+                Err(CommitError::Conflict { retry_after, .. }) => self.inner.committer.wait_for(retry_after).await,
                 Err(e) => return Err(ImportError::Failed(e.to_string())),
             }
         }

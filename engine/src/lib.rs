@@ -19,4 +19,4 @@ pub mod txn;
 pub mod types;
 pub mod udf;
 
-pub use engine::Engine;
+pub use engine::{Engine, RuntimeOptions, DEFAULT_ACTION_TIMEOUT};

@@ -3,8 +3,10 @@
 //! test `Host`. Covers results, module analysis, the syscall round trip, console
 //! lines, `process.env`, `require` of built-ins, thrown errors and ConvexError
 //! data, the time limit (the worker is replaced), a worker that exits mid-call, a
-//! call abandoned mid-execution, calls running in parallel workers, a missing
-//! `node` binary, and bundle files reused across restarts and cleaned up.
+//! call abandoned mid-execution, calls running in parallel workers, calls that
+//! never wait for a busy worker but are refused past the cap, errors nothing
+//! caught (the worker is replaced), a missing `node` binary, and bundle files
+//! reused across restarts and cleaned up.
 
 use convect_engine::runtime::{Completion, Execution, Host, NodeBundle, NodeConfig, NodePool, SyscallError, SyscallResult, UdfKind};
 use serde_json::{json, Value as Json};
@@ -55,6 +57,8 @@ export const convexError = action(() => {
 });
 export const spin = action(() => { for (;;) {} });
 export const crash = action(() => process.exit(1));
+export const throwsLater = action(() => new Promise(() => setTimeout(() => { throw new Error("thrown by a timer"); })));
+export const rejectsLater = action(() => { Promise.reject(new Error("nobody handles this")); return new Promise(() => {}); });
 export const internalOne = { isAction: true, isInternal: true, invokeAction: async () => "1", exportArgs: () => "{}" };
 "#;
 
@@ -73,11 +77,15 @@ fn bundle(extra: &[(&str, &str)]) -> Arc<NodeBundle> {
         key.update(path.as_bytes());
         key.update(source.as_bytes());
     }
-    Arc::new(NodeBundle { key: key.finalize().to_hex().to_string(), sources })
+    Arc::new(NodeBundle { key: key.finalize().to_hex().to_string(), sources, dependencies: Vec::new() })
 }
 
-fn pool(dir: &tempfile::TempDir, max_workers: usize) -> NodePool {
-    NodePool::new(NodeConfig { node: None, max_workers, scratch_dir: dir.path().join("node") })
+fn pool(dir: &tempfile::TempDir, warm_workers: usize) -> NodePool {
+    capped_pool(dir, warm_workers, NodeConfig::DEFAULT_MAX_CONCURRENT)
+}
+
+fn capped_pool(dir: &tempfile::TempDir, warm_workers: usize, max_concurrent: usize) -> NodePool {
+    NodePool::new(NodeConfig { node: None, warm_workers, max_concurrent, scratch_dir: dir.path().join("node") })
 }
 
 fn exec(export: &str, args: Json, env: &[(&str, &str)]) -> Execution {
@@ -136,7 +144,7 @@ impl Host for TestHost {
 }
 
 async fn run(pool: &NodePool, bundle: &Arc<NodeBundle>, e: Execution) -> (Result<Json, String>, Vec<String>) {
-    let outcome = pool.run(bundle, e, TestHost::new()).await;
+    let outcome = pool.run(bundle, e, TestHost::new()).await.expect("not refused");
     let result = outcome.result.map(|s| serde_json::from_str(&s).expect("result is JSON")).map_err(|f| f.message);
     (result, outcome.log_lines)
 }
@@ -214,14 +222,14 @@ async fn errors_are_described_like_the_isolate() {
     let dir = tempfile::tempdir().unwrap();
     let pool = pool(&dir, 1);
     let bundle = bundle(&[]);
-    let outcome = pool.run(&bundle, exec("fails", json!({}), &[]), TestHost::new()).await;
+    let outcome = pool.run(&bundle, exec("fails", json!({}), &[]), TestHost::new()).await.expect("not refused");
     let failure = outcome.result.unwrap_err();
     assert_eq!(failure.message, "Uncaught Error: deliberate failure");
     // Frames name the module by its path, as QuickJS's do, for the engine to source-map.
     let first = failure.stack.lines().next().unwrap_or_default();
     assert!(first.starts_with("    at ") && first.contains("actions.js:"), "{}", failure.stack);
     assert!(!first.contains("file://"), "{}", failure.stack);
-    let outcome = pool.run(&bundle, exec("convexError", json!({}), &[]), TestHost::new()).await;
+    let outcome = pool.run(&bundle, exec("convexError", json!({}), &[]), TestHost::new()).await.expect("not refused");
     let failure = outcome.result.unwrap_err();
     assert_eq!(failure.message, "Uncaught ConvexError: not allowed");
     assert_eq!(failure.data, Some(json!({"code": 7})));
@@ -235,8 +243,8 @@ async fn a_timeout_kills_and_replaces_the_worker() {
     let before = pid_of(&pool, &bundle).await;
     let mut spin = exec("spin", json!({}), &[]);
     spin.time_limit = Duration::from_millis(500);
-    let failure = pool.run(&bundle, spin, TestHost::new()).await.result.unwrap_err();
-    assert_eq!(failure.message, "Function execution timed out: spin ran longer than 500ms, the limit for actions.");
+    let failure = pool.run(&bundle, spin, TestHost::new()).await.expect("not refused").result.unwrap_err();
+    assert_eq!(failure.message, "Action `spin` execution timed out (maximum duration 0.5s)");
     let after = pid_of(&pool, &bundle).await;
     assert_ne!(before, after, "a fresh worker runs the next call");
     assert!(!process_exists(before), "the worker that overran was killed");
@@ -247,7 +255,7 @@ async fn a_crash_fails_only_its_own_call() {
     let dir = tempfile::tempdir().unwrap();
     let pool = pool(&dir, 1);
     let bundle = bundle(&[]);
-    let failure = pool.run(&bundle, exec("crash", json!({}), &[]), TestHost::new()).await.result.unwrap_err();
+    let failure = pool.run(&bundle, exec("crash", json!({}), &[]), TestHost::new()).await.expect("not refused").result.unwrap_err();
     assert!(failure.message.contains("exited unexpectedly (exit status: 1)"), "{}", failure.message);
     let (result, _) = run(&pool, &bundle, exec("add", json!({"a": 1, "b": 1}), &[])).await;
     assert_eq!(result.unwrap()["sum"], 2);
@@ -287,9 +295,64 @@ async fn concurrent_calls_run_in_separate_workers() {
     let calls: Vec<_> = calls.collect();
     let mut pids = Vec::new();
     for call in calls {
-        pids.push(call.await.unwrap().result.expect("barrier call"));
+        pids.push(call.await.unwrap().expect("not refused").result.expect("barrier call"));
     }
     assert_ne!(pids[0], pids[1]);
+}
+
+/// Starts `hang` on `pool` and resolves once it is running (holding a worker).
+async fn start_hanging(pool: &Arc<NodePool>, bundle: &Arc<NodeBundle>) -> tokio::task::JoinHandle<()> {
+    let (tx, mut hung) = tokio::sync::mpsc::unbounded_channel();
+    let host = TestHost { hung: Some(tx), ..TestHost::new() };
+    let (pool, bundle) = (pool.clone(), bundle.clone());
+    let call = tokio::spawn(async move {
+        let _ = pool.run(&bundle, exec("hang", json!({}), &[]), host).await;
+    });
+    hung.recv().await.expect("the action reached its syscall");
+    call
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_never_waits_for_a_busy_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Arc::new(pool(&dir, 1));
+    let bundle = bundle(&[]);
+    // The one warm worker is busy (as with an action waiting in `ctx.runAction`
+    // for the next call): that call must get a worker of its own.
+    let busy = start_hanging(&pool, &bundle).await;
+    let (result, _) = run(&pool, &bundle, exec("add", json!({"a": 2, "b": 3}), &[])).await;
+    assert_eq!(result.unwrap()["sum"], 5);
+    busy.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_past_the_cap_are_refused_not_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Arc::new(capped_pool(&dir, 1, 1));
+    let bundle = bundle(&[]);
+    let busy = start_hanging(&pool, &bundle).await;
+    let refused = pool.run(&bundle, exec("add", json!({"a": 1, "b": 1}), &[]), TestHost::new()).await.unwrap_err();
+    assert!(refused.to_string().starts_with("Too many concurrent Node.js actions: 1 are running"), "{refused}");
+    // Once the busy call is gone, so is its worker, and calls run again.
+    busy.abort();
+    assert!(busy.await.unwrap_err().is_cancelled());
+    let (result, _) = run(&pool, &bundle, exec("add", json!({"a": 1, "b": 1}), &[])).await;
+    assert_eq!(result.unwrap()["sum"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uncaught_error_fails_its_call_and_replaces_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool(&dir, 1);
+    let bundle = bundle(&[]);
+    let before = pid_of(&pool, &bundle).await;
+    let (result, _) = run(&pool, &bundle, exec("throwsLater", json!({}), &[])).await;
+    assert_eq!(result.unwrap_err(), "Uncaught uncaughtException: thrown by a timer");
+    let after = pid_of(&pool, &bundle).await;
+    assert_ne!(before, after, "the worker the error ended is not reused");
+    let (result, _) = run(&pool, &bundle, exec("rejectsLater", json!({}), &[])).await;
+    assert_eq!(result.unwrap_err(), "Uncaught unhandledRejection: nobody handles this");
+    assert_ne!(pid_of(&pool, &bundle).await, after);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -297,10 +360,11 @@ async fn a_missing_node_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let pool = NodePool::new(NodeConfig {
         node: Some(PathBuf::from("/nonexistent/bin/node")),
-        max_workers: 1,
+        warm_workers: 1,
+        max_concurrent: 1,
         scratch_dir: dir.path().join("node"),
     });
-    let failure = pool.run(&bundle(&[]), exec("add", json!({"a": 1, "b": 1}), &[]), TestHost::new()).await.result.unwrap_err();
+    let failure = pool.run(&bundle(&[]), exec("add", json!({"a": 1, "b": 1}), &[]), TestHost::new()).await.expect("not refused").result.unwrap_err();
     assert!(failure.message.contains("\"use node\" actions need Node.js"), "{}", failure.message);
     assert!(failure.message.contains("--node") && failure.message.contains("CONVECT_NODE"), "{}", failure.message);
     let err = pool.analyze(&bundle(&[]), vec!["actions.js".into()], Arc::new(BTreeMap::new())).await.unwrap_err();

@@ -222,7 +222,9 @@ cleanup() {
 trap cleanup EXIT
 
 say "starting convect serve on $URL (site $SITE_URL), data $DATA"
-"$CONVECT_BIN" serve --data "$DATA" --port "$PORT" --site-port "$SITE_PORT" \
+# Convex's own CI runs the suite with a 20 s action limit (ACTIONS_USER_TIMEOUT_SECS);
+# the suite's "action that deadlocks" test waits 25 s for that timeout.
+"$CONVECT_BIN" serve --data "$DATA" --port "$PORT" --site-port "$SITE_PORT" --action-timeout 20 \
   >"$RESULTS/serve.log" 2>&1 &
 SERVER_PID=$!
 

@@ -30,6 +30,25 @@ impl Project {
         }
     }
 
+    /// A project in a subfolder of the temporary folder, `<tmp>/app/convex`,
+    /// whose own `node_modules` (`<tmp>/app/node_modules`) is a real folder for
+    /// the test to fill; esbuild and `convex` come from the workspace's, linked
+    /// as `<tmp>/node_modules`, a folder further up.
+    pub fn with_own_packages() -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let outer = temp.path().canonicalize().unwrap();
+        std::os::unix::fs::symlink(node_modules(), outer.join("node_modules")).unwrap();
+        let root = outer.join("app");
+        let functions = root.join("convex");
+        fs::create_dir_all(root.join("node_modules")).unwrap();
+        fs::create_dir(&functions).unwrap();
+        Self {
+            _temp: temp,
+            root,
+            functions,
+        }
+    }
+
     /// Writes a file of the functions folder.
     pub fn file(&self, relative: &str, text: &str) -> &Self {
         write(&self.functions.join(relative), text);

@@ -7,9 +7,10 @@
 mod node;
 mod quickjs;
 
-pub use node::{NodeConfig, NodePool};
+pub use node::{NodeConfig, NodePool, TooManyNodeActions};
 pub use quickjs::Isolate;
 
+use convect_bundler::NodeDependency;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,11 +22,15 @@ pub type ModuleSources = Arc<HashMap<String, String>>;
 /// The `"use node"` modules of one deployment, for the Node.js runtime.
 #[derive(Debug, Clone, Default)]
 pub struct NodeBundle {
-    /// blake3 over the modules' paths and hashes: equal bundles share a key, so
-    /// a worker can keep them on disk and loaded across deploys that leave them alone.
+    /// blake3 over the modules' paths and hashes and the dependencies: equal
+    /// bundles share a key, so a worker can keep them on disk and loaded across
+    /// deploys that leave them alone.
     pub key: String,
     /// Module sources by path (`dir/file.js`, `_deps/node/CHUNK.js`).
     pub sources: BTreeMap<String, String>,
+    /// npm packages the modules import but do not contain (`convex.json`'s
+    /// `node.externalPackages`), installed before the modules are loaded.
+    pub dependencies: Vec<NodeDependency>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -82,15 +87,19 @@ impl Execution {
         .to_string()
     }
 
-    /// The failure of an execution that ran out of time, in every runtime.
-    fn timeout_failure(&self) -> JsFailure {
-        let what = match self.kind {
-            UdfKind::Action => "actions",
-            _ => "queries and mutations",
-        };
+    /// The failure of a QuickJS execution that ran out of time, in Convex's
+    /// words for its V8 isolates (`maximum duration: 1s`, Rust's `Duration` Debug).
+    fn isolate_timeout(&self) -> JsFailure {
+        JsFailure::new(format!("Function execution timed out (maximum duration: {:?})", self.time_limit))
+    }
+
+    /// The failure of a Node.js action that ran out of time, in the words of
+    /// Convex's Node.js executor (`maximum duration 600s`).
+    fn node_timeout(&self) -> JsFailure {
         JsFailure::new(format!(
-            "Function execution timed out: {} ran longer than {:?}, the limit for {what}.",
-            self.export, self.time_limit
+            "Action `{}` execution timed out (maximum duration {}s)",
+            self.export,
+            self.time_limit.as_secs_f64()
         ))
     }
 }

@@ -189,7 +189,7 @@ impl Isolate {
         self.shared.deadline.set(Some(Instant::now() + exec.time_limit));
         let mut result = self.start(exec).and_then(|p| self.drive(p, exec));
         if self.shared.interrupted.get() {
-            result = Err(exec.timeout_failure());
+            result = Err(exec.isolate_timeout());
         }
         self.shared.deadline.set(None);
         self.shared.pending.borrow_mut().clear();
@@ -250,7 +250,7 @@ impl Isolate {
                 }
             });
             if self.shared.interrupted.get() {
-                return Err(exec.timeout_failure());
+                return Err(exec.isolate_timeout());
             }
             if let Some(text) = settled? {
                 return parse_outcome(&text);
@@ -264,7 +264,7 @@ impl Isolate {
             let started = Instant::now();
             let (id, result) = match self.completions.recv_timeout(wait) {
                 Ok(c) => c,
-                Err(_) => return Err(exec.timeout_failure()),
+                Err(_) => return Err(exec.isolate_timeout()),
             };
             if self.shared.pause_clock.get() {
                 if let Some(d) = self.shared.deadline.get() {

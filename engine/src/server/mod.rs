@@ -12,7 +12,7 @@ use crate::engine::Engine;
 use crate::runtime::UdfKind;
 use crate::sync::protocol::encode_ts;
 use crate::types::Timestamp;
-use crate::udf::{client_message, CallResult, Caller, Journal};
+use crate::udf::{client_message, CallError, CallResult, Caller, Journal};
 use base64::Engine as _;
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
@@ -189,8 +189,14 @@ async fn run_by_path(State(state): State<AppState>, Path(path): Path<String>, he
 /// A call's outcome as Convex's HTTP API answers it: `200` whether the function
 /// succeeded or failed (clients read `status` in the body; the PyPI client's
 /// `http_client.ConvexHttpClient` accepts nothing else), fields in Convex's
-/// order, and `errorData` and `logLines` only when there are any.
+/// order, and `errorData` and `logLines` only when there are any. A system
+/// error is no function outcome: `503` with its code, as Convex answers it.
 fn respond(path: &str, result: CallResult) -> Response {
+    if let Err(CallError { system: Some(e), .. }) = &result.value {
+        tracing::info!(path, code = e.code(), error = %e, "call failed with a system error");
+        let body = json!({ "code": e.code(), "message": e.to_string() });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     let mut body = match result.value {
         Ok(value) => json!({ "status": "success", "value": value }),
         Err(e) => {

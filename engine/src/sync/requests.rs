@@ -32,7 +32,8 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    /// Runs `call` unless this request ran (or is running) already.
+    /// Runs `call` unless this request ran (or is running) already. A system
+    /// error is not kept: the client re-sends the mutation to have it run again.
     pub async fn run_once(&self, key: RequestKey, call: impl Future<Output = CallResult>) -> CallResult {
         let cell = {
             let mut entries = self.entries.lock().expect("request log poisoned");
@@ -41,12 +42,17 @@ impl RequestLog {
             entries.entry(key).or_insert_with(|| (now, Arc::new(OnceCell::new()))).1.clone()
         };
         let outcome = cell
-            .get_or_init(|| async {
+            .get_or_try_init(|| async {
                 let r = call.await;
-                Outcome { value: r.value, log_lines: r.log_lines, ts: r.ts }
+                match &r.value {
+                    Err(e) if e.system.is_some() => Err(r),
+                    _ => Ok(Outcome { value: r.value, log_lines: r.log_lines, ts: r.ts }),
+                }
             })
-            .await
-            .clone();
-        CallResult { value: outcome.value, log_lines: outcome.log_lines, ts: outcome.ts }
+            .await;
+        match outcome {
+            Ok(o) => CallResult { value: o.value.clone(), log_lines: o.log_lines.clone(), ts: o.ts },
+            Err(failed) => failed,
+        }
     }
 }

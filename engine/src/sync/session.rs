@@ -18,8 +18,8 @@ use super::requests::{RequestKey, RequestLog};
 use crate::engine::Engine;
 use crate::runtime::UdfKind;
 use crate::types::Timestamp;
-use crate::udf::{client_message, CallResult, Caller};
-use axum::extract::ws::{Message, WebSocket};
+use crate::udf::{client_message, CallError, CallResult, Caller, SystemError};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, HashMap};
@@ -78,7 +78,14 @@ enum End {
     Closed,
     Fatal(String),
     Auth(AuthRefused),
+    /// A mutation failed with a system error: as Convex does, the connection is
+    /// closed with "try again later", and the client reconnects and re-sends the
+    /// mutation (the request log did not keep its outcome).
+    Retry(Box<SystemError>),
 }
+
+/// The WebSocket close code for "try again later" (RFC 6455's 1013).
+const CLOSE_TRY_AGAIN: u16 = 1013;
 
 /// Why an `Authenticate` is refused.
 #[derive(Debug, thiserror::Error)]
@@ -164,15 +171,20 @@ pub async fn serve(
         End::Closed => None,
         End::Fatal(reason) => {
             tracing::info!(session = id, reason, "closing sync session");
-            Some(json!({ "type": "FatalError", "error": reason }))
+            Some(Message::Text(json!({ "type": "FatalError", "error": reason }).to_string().into()))
         }
         End::Auth(refused) => {
             tracing::info!(session = id, reason = %refused, "refused credentials; closing sync session");
-            Some(auth_error(&refused.to_string(), s.identity))
+            Some(Message::Text(auth_error(&refused.to_string(), s.identity).to_string().into()))
+        }
+        End::Retry(e) => {
+            tracing::info!(session = id, code = e.code(), error = %e, "a mutation failed with a system error; closing sync session");
+            // The client picks its reconnect backoff by the reason, Convex's code.
+            Some(Message::Close(Some(CloseFrame { code: CLOSE_TRY_AGAIN, reason: e.code().into() })))
         }
     };
     if let Some(message) = last {
-        let _ = s.out.try_send(Message::Text(message.to_string().into()));
+        let _ = s.out.try_send(message);
     }
     hub.disconnect(id);
     drop(s);
@@ -343,6 +355,12 @@ impl Session {
     }
 
     fn on_done(&mut self, d: Done, processed: Timestamp) -> Result<(), End> {
+        // Mutations are idempotent by request id, so the client can safely
+        // re-send one that failed for the system's sake; actions are not, so
+        // their system errors are answered like any failure.
+        if let (UdfKind::Mutation, Err(CallError { system: Some(e), .. })) = (d.kind, &d.result.value) {
+            return Err(End::Retry(e.clone()));
+        }
         let kind = if d.kind == UdfKind::Mutation { "MutationResponse" } else { "ActionResponse" };
         let mut message = json!({ "type": kind, "requestId": d.request_id, "logLines": d.result.log_lines });
         // Convex sends a Transition after every response. Clients built on the

@@ -7,10 +7,12 @@ mod nested;
 mod pool;
 mod stack;
 mod syscalls;
+mod system;
 
 pub use pool::IsolatePool;
 pub use stack::SourceMaps;
 pub use syscalls::Journal;
+pub use system::SystemError;
 
 use crate::committer::CommitError;
 use crate::deployment::{Deployment, FunctionMeta, Visibility};
@@ -28,7 +30,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use syscalls::TxnHost;
 
 const QUERY_TIME_LIMIT: Duration = Duration::from_secs(1);
-const ACTION_TIME_LIMIT: Duration = Duration::from_secs(600);
 /// A mutation that keeps conflicting is re-run at most this many times.
 const MAX_MUTATION_ATTEMPTS: u32 = 64;
 
@@ -49,11 +50,19 @@ pub struct CallError {
     pub message: String,
     /// `ConvexError` data, as convex-encoded JSON.
     pub data: Option<Json>,
+    /// Set when the system failed the call, not the function; see `system.rs`.
+    /// Boxed: it is rare, and every `Result<_, CallError>` carries its size.
+    pub system: Option<Box<SystemError>>,
 }
 
 impl CallError {
     fn new(message: impl Into<String>) -> Self {
-        CallError { message: message.into(), data: None }
+        CallError { message: message.into(), data: None, system: None }
+    }
+
+    /// A calling action sees the code with the message.
+    fn system(e: SystemError) -> Self {
+        CallError { message: format!("{}: {e}", e.code()), data: None, system: Some(Box::new(e)) }
     }
 
     /// A runtime's failure, its frames mapped through `deployment`'s source maps.
@@ -69,7 +78,7 @@ impl CallError {
         // (sorted keys, `1.0`). The JS side encoded it, so it decodes; were it
         // not a value, the data as sent is still better than none.
         let data = failure.data.map(|d| Value::from_json(&d).map(|v| v.to_json()).unwrap_or(d));
-        CallError { message, data }
+        CallError { message, data, system: None }
     }
 }
 
@@ -182,7 +191,7 @@ impl Engine {
             request_id: String::new(),
             seed: rand::random(),
             now_ms: now_ms(),
-            time_limit: if f.kind == UdfKind::Action { ACTION_TIME_LIMIT } else { QUERY_TIME_LIMIT },
+            time_limit: if f.kind == UdfKind::Action { self.inner.action_timeout } else { QUERY_TIME_LIMIT },
             env: deployment.env.clone(),
         };
         Ok((deployment, f, exec))
@@ -237,7 +246,12 @@ impl Engine {
         };
         let host = TxnHost::new(txn, writable, journal, deployment.clone());
         let run = self.inner.udf_pool.run(deployment.clone(), move |iso| iso.run(&exec, host)).await;
-        run.map_err(|failure| self.js_error(deployment, failure))
+        let (outcome, mut host) = run.map_err(|failure| self.js_error(deployment, failure))?;
+        // A system error fails the call whatever the function made of it.
+        match host.system_error.take() {
+            Some(e) => Err(CallError::system(e)),
+            None => Ok((outcome, host)),
+        }
     }
 
     async fn run_query(
@@ -261,6 +275,7 @@ impl Engine {
     async fn run_mutation(&self, deployment: Arc<Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
         let mut deployment = deployment;
         let mut lane = None;
+        let mut conflicting_table = None;
         for attempt in 0..MAX_MUTATION_ATTEMPTS {
             let mut exec = exec.clone();
             exec.seed = rand::random();
@@ -279,8 +294,9 @@ impl Engine {
             };
             match self.inner.committer.commit(txn.prepare()).await {
                 Ok(ts) => return CallResult { value: Ok(value), log_lines, ts: Some(ts) },
-                Err(CommitError::Conflict { retry_after }) => {
+                Err(CommitError::Conflict { retry_after, table }) => {
                     tracing::debug!(path, attempt, "mutation conflicted; re-running");
+                    conflicting_table = table;
                     if lane.is_none() {
                         lane = Some(self.inner.retry_lane.lock().await);
                     }
@@ -290,15 +306,20 @@ impl Engine {
                 Err(e) => return CallResult { value: Err(CallError::new(e.to_string())), log_lines, ts: None },
             }
         }
-        CallResult::failed(CallError::new(format!(
-            "{path} failed after {MAX_MUTATION_ATTEMPTS} attempts because of conflicting concurrent writes; try again."
-        )))
+        tracing::info!(path, attempts = MAX_MUTATION_ATTEMPTS, "mutation kept conflicting; giving up");
+        CallResult::failed(CallError::system(SystemError::Occ { table: conflicting_table }))
     }
 
     async fn run_action(&self, deployment: Arc<Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
         let host = ActionHost { engine: self.clone(), runtime: tokio::runtime::Handle::current() };
         let outcome = if f.environment == Environment::Node {
-            self.inner.node_pool.run(&deployment.node, exec, host).await
+            match self.inner.node_pool.run(&deployment.node, exec, host).await {
+                Ok(o) => o,
+                Err(busy) => {
+                    let overloaded = SystemError::Overloaded { code: system::TOO_MANY_REQUESTS, message: busy.to_string() };
+                    return CallResult::failed(CallError::system(overloaded));
+                }
+            }
         } else {
             match self.inner.action_pool.run(deployment.clone(), move |iso| iso.run(&exec, host).0).await {
                 Ok(o) => o,

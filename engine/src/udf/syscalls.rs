@@ -3,6 +3,7 @@
 //! queries free of real asynchrony keeps them deterministic.
 
 use super::nested::NestedCalls;
+use super::system::SystemError;
 use crate::deployment::Deployment;
 use crate::query::{decode_cursor, encode_cursor, optional_value, Cursor, QueryStream};
 use crate::runtime::{Completion, Host, SyscallError, SyscallResult};
@@ -20,6 +21,9 @@ pub struct TxnHost {
     streams: HashMap<u64, QueryStream>,
     next_stream: u64,
     nested: NestedCalls,
+    /// A system error a syscall raised: it fails the call even if the function
+    /// caught the exception it saw, as on Convex, where it ends the isolate.
+    pub system_error: Option<SystemError>,
 }
 
 /// Where each `paginate` call of an execution ended, in call order. A live query
@@ -60,7 +64,7 @@ fn doc_json(doc: Option<&Document>) -> Json {
 impl TxnHost {
     pub fn new(txn: Transaction, writable: bool, journal: Journal, deployment: Arc<Deployment>) -> Self {
         let nested = NestedCalls::new(deployment);
-        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1, nested }
+        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1, nested, system_error: None }
     }
 
     fn id_arg(&self, args: &Json, op: &str) -> Result<DocumentId, SyscallError> {
@@ -72,6 +76,13 @@ impl TxnHost {
             }
         }
         Ok(id)
+    }
+
+    /// Records `e` as the call's outcome; the function sees it thrown.
+    fn raise(&mut self, e: SystemError) -> SyscallError {
+        let thrown = SyscallError::new(format!("{}: {e}", e.code()));
+        self.system_error.get_or_insert(e);
+        thrown
     }
 
     fn require_writable(&self) -> Result<(), SyscallError> {
@@ -109,6 +120,11 @@ impl TxnHost {
             // prelude.js turns `1.0/runUdf` into these two around the call it makes.
             "convect/runUdf/start" => self.nested.start(&self.txn, self.writable, &args),
             "convect/runUdf/finish" => self.nested.finish(&mut self.txn, &args),
+            // Convex's test syscalls, which its integration suite calls from
+            // mutations: a conflict the function raised itself (so not retried)
+            // and an overload.
+            "throwOcc" => Err(self.raise(SystemError::Occ { table: None })),
+            "throwOverloaded" => Err(self.raise(SystemError::busy())),
             _ => err(format!("Unsupported syscall `{op}` in Convect")),
         }
     }

@@ -4,7 +4,14 @@
 //! points shared with QuickJS in `../shared.js`). A worker runs one execution at a
 //! time against a `Host`, exactly as an `Isolate` does, and answers over a socket on
 //! its fd 3, because user code owns stdout and stderr (forwarded to tracing).
+//!
+//! A call never waits for a busy worker: it takes an idle one or starts another,
+//! as Convex runs every action in a process of its own. Waiting could never end
+//! when every busy worker runs an action waiting (through `ctx.runAction`) for
+//! one more. Only a hard cap on live workers bounds them, past which a call is
+//! refused at once.
 
+mod packages;
 mod scratch;
 mod worker;
 
@@ -36,13 +43,25 @@ pub(crate) enum NodeError {
     Spawn { node: String, source: std::io::Error },
     #[error("writing Node.js files to {path}: {source}")]
     Scratch { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Packages(#[from] packages::PackageError),
     #[error("the Node.js worker running this function exited unexpectedly ({status}){stderr}")]
     Exited { status: String, stderr: String },
     #[error("talking to the Node.js worker: {0}")]
     Channel(#[from] std::io::Error),
+    #[error(transparent)]
+    Busy(#[from] TooManyNodeActions),
     #[error("the Node.js worker sent an invalid message: {0}")]
     Protocol(#[from] serde_json::Error),
 }
+
+/// A call refused because `max_concurrent` Node.js actions are running already.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "Too many concurrent Node.js actions: {0} are running, the most this server allows \
+     (`convect serve --node-max-concurrent`). Try again later."
+)]
+pub struct TooManyNodeActions(pub usize);
 
 impl From<NodeError> for JsFailure {
     fn from(e: NodeError) -> Self {
@@ -54,41 +73,58 @@ impl From<NodeError> for JsFailure {
 pub struct NodeConfig {
     /// The `node` binary; `None` looks for `node` on PATH.
     pub node: Option<PathBuf>,
-    pub max_workers: usize,
+    /// Idle workers kept warm for the next calls; more may run at once.
+    pub warm_workers: usize,
+    /// Live workers (busy or idle) at most: one per running Node.js action.
+    pub max_concurrent: usize,
     /// Bundle files and the worker script, e.g. `<data>/node`.
     pub scratch_dir: PathBuf,
 }
 
 impl NodeConfig {
-    /// Workers mostly wait on I/O, but each is a process with its own heap.
-    pub fn default_max_workers() -> usize {
+    /// Each idle worker is a process with its own heap.
+    pub fn default_warm_workers() -> usize {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2)
     }
+
+    /// Generous: actions mostly wait on I/O, and nested `ctx.runAction` calls
+    /// each hold a worker of their own while their callers wait.
+    pub const DEFAULT_MAX_CONCURRENT: usize = 64;
 }
 
-/// Worker processes, spawned on demand up to `max_workers` and kept warm.
+/// Worker processes, spawned on demand up to `max_concurrent`; up to
+/// `warm_workers` idle ones are kept.
 pub struct NodePool {
     node: Option<PathBuf>,
-    slots: Arc<Semaphore>,
-    idle: Mutex<Vec<Worker>>,
+    /// One permit per live worker.
+    live: Arc<Semaphore>,
+    max_concurrent: usize,
+    warm_workers: usize,
+    idle: Mutex<Vec<Pooled>>,
     scratch: Scratch,
     next_call: AtomicU64,
     next_worker: AtomicU64,
 }
 
+/// A live worker and its permit, released when the worker is dropped (killed).
+struct Pooled {
+    worker: Worker,
+    _live: OwnedSemaphorePermit,
+}
+
 /// A worker checked out for one execution. Dropping it returns the worker to the
-/// pool if its execution finished; otherwise (a failure, or the call's future was
-/// dropped mid-execution) the process is killed.
+/// pool if its execution finished and the pool wants it; otherwise (a failure, a
+/// worker that is exiting, or the call's future was dropped mid-execution) the
+/// process is killed.
 struct Lease<'a> {
     pool: &'a NodePool,
-    worker: Option<Worker>,
+    worker: Option<Pooled>,
     finished: bool,
-    _slot: OwnedSemaphorePermit,
 }
 
 impl Lease<'_> {
     fn worker(&mut self) -> &mut Worker {
-        self.worker.as_mut().expect("a lease holds its worker until dropped")
+        &mut self.worker.as_mut().expect("a lease holds its worker until dropped").worker
     }
 
     /// The worker reported its outcome and is idle again.
@@ -99,17 +135,19 @@ impl Lease<'_> {
     /// The worker may be mid-execution or gone: never hand it out again, and make
     /// sure it is gone before the call reports its failure.
     async fn discard(&mut self) {
-        if let Some(worker) = self.worker.take() {
-            worker.kill().await;
+        if let Some(pooled) = self.worker.take() {
+            pooled.worker.kill().await;
         }
     }
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let reusable = self.finished && self.worker.as_ref().is_some_and(|w| w.bundles() <= MAX_BUNDLES_PER_WORKER);
-        if let Some(w) = self.worker.take().filter(|_| reusable) {
-            self.pool.idle.lock().expect("node pool poisoned").push(w);
+        let reusable = |p: &Pooled| p.worker.bundles() <= MAX_BUNDLES_PER_WORKER && !p.worker.exiting();
+        let Some(pooled) = self.worker.take().filter(|p| self.finished && reusable(p)) else { return };
+        let mut idle = self.pool.idle.lock().expect("node pool poisoned");
+        if idle.len() < self.pool.warm_workers {
+            idle.push(pooled);
         }
     }
 }
@@ -118,10 +156,12 @@ impl NodePool {
     /// Lazy: spawns nothing until the first call.
     pub fn new(config: NodeConfig) -> NodePool {
         NodePool {
-            node: config.node,
-            slots: Arc::new(Semaphore::new(config.max_workers.max(1))),
+            node: config.node.clone(),
+            live: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+            max_concurrent: config.max_concurrent.max(1),
+            warm_workers: config.warm_workers,
             idle: Mutex::new(Vec::new()),
-            scratch: Scratch::new(config.scratch_dir),
+            scratch: Scratch::new(config.scratch_dir, config.node),
             next_call: AtomicU64::new(1),
             next_worker: AtomicU64::new(1),
         }
@@ -152,30 +192,40 @@ impl NodePool {
     }
 
     /// Runs one action against `host`, which answers its syscalls as it does for
-    /// the QuickJS runtime.
-    pub async fn run<H: Host + Send + 'static>(&self, bundle: &Arc<NodeBundle>, exec: Execution, mut host: H) -> ExecOutcome {
+    /// the QuickJS runtime; refused when `max_concurrent` actions are running.
+    pub async fn run<H: Host + Send + 'static>(
+        &self,
+        bundle: &Arc<NodeBundle>,
+        exec: Execution,
+        mut host: H,
+    ) -> Result<ExecOutcome, TooManyNodeActions> {
         let mut log_lines = Vec::new();
-        let result = self.run_logged(bundle, &exec, &mut host, &mut log_lines).await;
-        ExecOutcome { result, log_lines }
+        let result = match self.run_logged(bundle, &exec, &mut host, &mut log_lines).await {
+            Ok(result) => result,
+            Err(NodeError::Busy(busy)) => return Err(busy),
+            Err(e) => Err(e.into()),
+        };
+        Ok(ExecOutcome { result, log_lines })
     }
 
+    /// The action's own outcome, or why the runtime could not produce one.
     async fn run_logged<H: Host + Send>(
         &self,
         bundle: &Arc<NodeBundle>,
         exec: &Execution,
         host: &mut H,
         logs: &mut Vec<String>,
-    ) -> Result<String, JsFailure> {
+    ) -> Result<Result<String, JsFailure>, NodeError> {
         debug_assert_eq!(exec.kind, UdfKind::Action, "only actions run in Node.js");
         let dir = self.scratch.materialize(bundle).await?;
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
         let meta = exec.meta_json();
         let request = Request::Run { call, dir: &dir, module: &exec.module, export: &exec.export, args_json: &exec.args_json, meta: &meta };
         // The limit covers syscall time too, as it does for QuickJS actions.
-        match self.exchange(&bundle.key, &request, exec.time_limit, host, logs).await? {
+        Ok(match self.exchange(&bundle.key, &request, exec.time_limit, host, logs).await? {
             Some(outcome) => parse_outcome(&outcome),
-            None => Err(exec.timeout_failure()),
-        }
+            None => Err(exec.node_timeout()),
+        })
     }
 
     /// Runs `request` on a worker, serving its syscalls through `host`; `None` if it
@@ -205,23 +255,31 @@ impl NodePool {
         }
     }
 
-    /// Waits for a free slot, then takes an idle worker (preferably one that has
-    /// `key` loaded) or spawns one.
+    /// Takes an idle worker (preferably one that has `key` loaded) or spawns one;
+    /// never waits for a busy one.
     async fn lease(&self, key: &str) -> Result<Lease<'_>, NodeError> {
-        let slot = self.slots.clone().acquire_owned().await.expect("the node pool's semaphore is never closed");
-        let idle = {
-            let mut idle = self.idle.lock().expect("node pool poisoned");
-            let warm = idle.iter().position(|w| w.has_bundle(key));
-            warm.or(idle.len().checked_sub(1)).map(|i| idle.swap_remove(i))
+        let worker = match self.take_idle(key) {
+            Some(pooled) => pooled,
+            None => self.spawn().await?,
         };
-        let worker = match idle {
-            Some(w) => w,
-            None => {
-                let script = self.scratch.worker_script().await?;
-                let id = self.next_worker.fetch_add(1, Ordering::Relaxed);
-                Worker::spawn(self.node.as_deref(), &script, self.scratch.root(), id)?
-            }
-        };
-        Ok(Lease { pool: self, worker: Some(worker), finished: false, _slot: slot })
+        Ok(Lease { pool: self, worker: Some(worker), finished: false })
+    }
+
+    fn take_idle(&self, key: &str) -> Option<Pooled> {
+        let mut idle = self.idle.lock().expect("node pool poisoned");
+        // A worker may have ended while idle (an error thrown by a timer an
+        // earlier action left behind ends it); dropping it frees its permit.
+        idle.retain_mut(|p| !p.worker.has_exited());
+        let warm = idle.iter().position(|p| p.worker.has_bundle(key));
+        warm.or(idle.len().checked_sub(1)).map(|i| idle.swap_remove(i))
+    }
+
+    async fn spawn(&self) -> Result<Pooled, NodeError> {
+        // The semaphore is never closed: no permit means every one is taken.
+        let live = self.live.clone().try_acquire_owned().map_err(|_| TooManyNodeActions(self.max_concurrent))?;
+        let script = self.scratch.worker_script().await?;
+        let id = self.next_worker.fetch_add(1, Ordering::Relaxed);
+        let worker = Worker::spawn(self.node.as_deref(), &script, self.scratch.root(), id)?;
+        Ok(Pooled { worker, _live: live })
     }
 }

@@ -2,7 +2,10 @@
 //! `package.json` making its `.js` files ES modules) and the worker script. Written
 //! once, atomically (a temporary directory renamed into place), so they survive
 //! restarts and are never seen half-written; bundles not used lately are removed.
+//! A bundle with external packages gets a `node_modules` link to their installed
+//! set (`packages.rs`), through which Node resolves its imports of them.
 
+use super::packages::Packages;
 use super::NodeError;
 use crate::runtime::NodeBundle;
 use std::collections::VecDeque;
@@ -14,11 +17,14 @@ const WORKER_JS: &str = concat!(include_str!("../shared.js"), "\n", include_str!
 /// Bundles kept on disk besides the one in use: the live deployment's and the one
 /// being deployed are always among the most recent.
 const KEEP_BUNDLES: usize = 4;
+/// Below the scratch root: installed sets of external packages (`packages.rs`).
+const PACKAGES_DIR: &str = "packages";
 
 pub(super) struct Scratch {
     root: PathBuf,
     /// Bundle keys by last use, most recent last.
     recent: Mutex<VecDeque<String>>,
+    packages: Packages,
 }
 
 fn scratch_err(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
@@ -26,11 +32,13 @@ fn scratch_err(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
 }
 
 impl Scratch {
-    pub(super) fn new(root: PathBuf) -> Scratch {
+    /// `node` is the configured Node.js binary, beside which npm is looked for.
+    pub(super) fn new(root: PathBuf, node: Option<PathBuf>) -> Scratch {
         // Workers run in this directory and are handed paths inside it, so a
         // relative root (`convect serve --data data`) would be applied twice.
         let root = std::path::absolute(&root).unwrap_or(root);
-        Scratch { root, recent: Mutex::new(VecDeque::new()) }
+        let packages = Packages::new(root.join(PACKAGES_DIR), node);
+        Scratch { root, recent: Mutex::new(VecDeque::new()), packages }
     }
 
     pub(super) fn root(&self) -> &Path {
@@ -57,14 +65,21 @@ impl Scratch {
         Ok(path)
     }
 
-    /// The directory holding `bundle`'s files, written if it is not there yet.
+    /// The directory holding `bundle`'s files, written if it is not there yet,
+    /// after installing its external packages if they are not installed yet.
     pub(super) async fn materialize(&self, bundle: &NodeBundle) -> Result<PathBuf, NodeError> {
         let dir = self.root.join(&bundle.key);
         let stale = self.touch(&bundle.key);
+        // Provided even when the bundle's folder exists, which links to them: the
+        // packages may have been removed since, and are then installed again.
+        let packages = match bundle.dependencies.is_empty() {
+            true => None,
+            false => Some(self.packages.provide(&bundle.dependencies).await?),
+        };
         if !dir.is_dir() {
             let root = self.root.clone();
             let bundle = bundle.clone();
-            blocking(move || write_bundle(&root, &bundle)).await?;
+            blocking(move || write_bundle(&root, &bundle, packages.as_deref())).await?;
         }
         if !stale.is_empty() {
             let root = self.root.clone();
@@ -91,9 +106,13 @@ async fn blocking(f: impl FnOnce() -> Result<(), NodeError> + Send + 'static) ->
     tokio::task::spawn_blocking(f).await.map_err(|e| NodeError::Channel(std::io::Error::other(e)))?
 }
 
-fn write_bundle(root: &Path, bundle: &NodeBundle) -> Result<(), NodeError> {
+fn write_bundle(root: &Path, bundle: &NodeBundle, packages: Option<&Path>) -> Result<(), NodeError> {
     let tmp = root.join(format!(".tmp-{}-{}", bundle.key, rand::random::<u64>()));
-    let result = write_files(&tmp, bundle).and_then(|()| {
+    let result = write_files(&tmp, bundle).and_then(|()| match packages {
+        Some(packages) => link_packages(root, &tmp, packages),
+        None => Ok(()),
+    });
+    let result = result.and_then(|()| {
         let dir = root.join(&bundle.key);
         match std::fs::rename(&tmp, &dir) {
             // Another call wrote the same bundle first; its files are identical.
@@ -124,6 +143,14 @@ fn write_files(dir: &Path, bundle: &NodeBundle) -> Result<(), NodeError> {
         std::fs::write(&file, source).map_err(scratch_err(&file))?;
     }
     Ok(())
+}
+
+/// Links `<bundle>/node_modules` to `packages` (a folder below `root`), by a
+/// relative path so that the data directory can be moved.
+fn link_packages(root: &Path, bundle_dir: &Path, packages: &Path) -> Result<(), NodeError> {
+    let below_root = packages.strip_prefix(root).expect("packages are installed below the scratch root");
+    let link = bundle_dir.join("node_modules");
+    std::os::unix::fs::symlink(Path::new("..").join(below_root), &link).map_err(scratch_err(&link))
 }
 
 /// Best effort: a bundle that cannot be removed now is left for a later pass.

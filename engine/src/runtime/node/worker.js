@@ -12,9 +12,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const channel = new net.Socket({ fd: 3, readable: true, writable: true });
 const send = (frame) => channel.write(JSON.stringify(frame) + "\n");
 
-// esbuild's `__require` shim in bundled CommonJS code calls this for Node built-ins.
-globalThis.require = createRequire(import.meta.url);
-// Bundled CommonJS also reads these free variables, which ES modules lack; as on
+// Bundled CommonJS reads these free variables, which ES modules lack; as on
 // Convex, they name the worker's own file.
 globalThis.__filename = fileURLToPath(import.meta.url);
 globalThis.__dirname = path.dirname(globalThis.__filename);
@@ -32,8 +30,6 @@ const log = (line) => {
 const { console: captured, reset: resetConsole } = convectConsole({ log, show, now: () => Date.now() });
 // Onto Node's own console, so that methods Convex does not capture still exist.
 Object.assign(console, captured);
-// Node's default would end the process, and with it every later execution.
-process.on("unhandledRejection", (e) => log(`[ERROR] Unhandled promise rejection: ${show(e, true)}`));
 
 // ---- the Convex syscall ABI, forwarded to the engine ----
 const pending = new Map();
@@ -84,7 +80,34 @@ const entry = convectEntryPoints({
   // The engine knows a bundle's files by their module paths, as in QuickJS.
   locate: (frames) => (bundleUrl === null ? frames : frames.replaceAll(bundleUrl, "")),
 });
-const load = (dir, module) => import(pathToFileURL(path.join(dir, module)).href);
+const load = (dir, module) => {
+  // esbuild's `__require` shim in bundled CommonJS code calls the global `require`
+  // (for Node built-ins and external packages), keeping the one it finds when a
+  // bundle's modules first load. One resolving from the bundle's folder finds the
+  // external packages its `node_modules` link provides (convex.json's
+  // node.externalPackages).
+  globalThis.require = createRequire(path.join(dir, "package.json"));
+  return import(pathToFileURL(path.join(dir, module)).href);
+};
+
+// ---- errors nothing catches (thrown by a callback, a rejection nobody handles) ----
+// As Convex's Node.js executor does: they fail the running execution as
+// `Uncaught uncaughtException: <message>` (or `unhandledRejection`), and the
+// process ends, since Node.js cannot say what state such an error left behind.
+// The engine starts a fresh worker for later calls.
+const uncaught = (event) => (e) => {
+  const message = `Uncaught ${event}: ${e instanceof Error ? e.message : show(e, true)}`;
+  if (call === null) {
+    process.stderr.write(`${message}\n`);
+  } else {
+    const { stack } = entry.describeError(e);
+    send({ type: "done", call, outcome: JSON.stringify({ ok: false, message, stack }), exiting: true });
+  }
+  call = null;
+  channel.end(() => process.exit(1));
+};
+process.on("uncaughtException", uncaught("uncaughtException"));
+process.on("unhandledRejection", uncaught("unhandledRejection"));
 
 const run = async (f) => {
   // Module top-level code may read the environment, so it is set before loading.

@@ -75,7 +75,14 @@ impl SyscallReply {
 enum Frame {
     Log { call: u64, line: String },
     Syscall { call: u64, id: u64, op: String, args: String },
-    Done { call: u64, outcome: String },
+    /// `exiting`: the worker ends after this frame (an error nothing caught left
+    /// it in an unknown state), so it must not be handed out again.
+    Done {
+        call: u64,
+        outcome: String,
+        #[serde(default)]
+        exiting: bool,
+    },
 }
 
 /// A host for analysis: module top-level code has no business making syscalls.
@@ -98,6 +105,8 @@ pub(super) struct Worker {
     writer: OwnedWriteHalf,
     /// Keys of the bundles this worker has imported (Node keeps them loaded).
     bundles: HashSet<String>,
+    /// Said it is ending; see `Frame::Done`.
+    exiting: bool,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     stderr_done: JoinHandle<()>,
 }
@@ -131,7 +140,16 @@ impl Worker {
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         let stderr_done = tokio::spawn(forward(stderr, id, Some(stderr_tail.clone())));
         tracing::debug!(worker = id, node = %node.display(), "started a Node.js worker");
-        Ok(Worker { id, child, frames: BufReader::new(read).lines(), writer, bundles: HashSet::new(), stderr_tail, stderr_done })
+        Ok(Worker {
+            id,
+            child,
+            frames: BufReader::new(read).lines(),
+            writer,
+            bundles: HashSet::new(),
+            exiting: false,
+            stderr_tail,
+            stderr_done,
+        })
     }
 
     pub(super) fn bundles(&self) -> usize {
@@ -140,6 +158,15 @@ impl Worker {
 
     pub(super) fn has_bundle(&self, key: &str) -> bool {
         self.bundles.contains(key)
+    }
+
+    pub(super) fn exiting(&self) -> bool {
+        self.exiting
+    }
+
+    /// Whether the process has ended (or can no longer be waited for).
+    pub(super) fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Sends `request` and serves the worker's syscalls through `host` until it
@@ -161,7 +188,10 @@ impl Worker {
                     // A reset is the worker dying as surely as an end of stream.
                     let Ok(Some(line)) = line else { return Err(self.exited().await) };
                     match serde_json::from_str::<Frame>(&line)? {
-                        Frame::Done { call: c, outcome } if c == call => return Ok(outcome),
+                        Frame::Done { call: c, outcome, exiting } if c == call => {
+                            self.exiting = exiting;
+                            return Ok(outcome);
+                        }
                         Frame::Log { call: c, line } if c == call => logs.push(line),
                         Frame::Syscall { call: c, id, op, args } if c == call => {
                             let tx = tx.clone();
@@ -231,7 +261,7 @@ fn channel_as_fd3(fd: i32) -> std::io::Result<()> {
 /// `node` as configured (a path, or a name looked up on PATH), else `node` on
 /// PATH. Resolved here because the child's environment is cleared, so the spawn
 /// itself would not search PATH.
-fn resolve_node(node: Option<&Path>) -> Result<PathBuf, NodeError> {
+pub(super) fn resolve_node(node: Option<&Path>) -> Result<PathBuf, NodeError> {
     let configured = node.is_some();
     let node = node.unwrap_or(Path::new("node"));
     if node.components().count() > 1 {
