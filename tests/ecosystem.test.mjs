@@ -54,6 +54,19 @@ test("node actions see the deployment's environment and return their log lines",
   assert.ok(logs.some((line) => line.includes("from node") && line.includes("42")), JSON.stringify(logs));
 });
 
+test("node actions log timers as Convex's Node.js runtime does", async (t, server) => {
+  const res = await fetch(`${server.url}/api/action`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ path: "nodeCrypto:timers", args: [{}], format: "convex_encoded_json" }),
+  });
+  const { status, logLines } = await res.json();
+  assert.equal(status, "success");
+  assert.equal(logLines.length, 2, JSON.stringify(logLines));
+  assert.match(logLines[0], /^\[INFO\] 'foo: \d+ms' 'bar'$/);
+  assert.match(logLines[1], /^\[INFO\] 'foo: \d+ms'$/);
+});
+
 test("internal node actions are not callable by clients", async (t, server) => {
   await rejects(server.client().action(api.nodeCrypto.envAndLogs, {}), "Could not find public function");
 });
@@ -63,6 +76,15 @@ test("a node action's error reaches the client as on Convex, its frames mapped t
   const frame = String.raw`\n    at handler \(\.\./functions-\d+/nodeCrypto\.ts:\d+:\d+\)\n`;
   const pattern = `${SERVER_ERROR}Uncaught Error: node action failed on purpose${frame}`;
   await rejectsOnBothClients(t, server, "action", api.nodeCrypto.fails, {}, pattern);
+});
+
+test("a node action's failing runQuery shows the query's frames, then the action's awaiting frame", async (t, server) => {
+  // As on Convex: the query's error as the message, a blank line, then the
+  // V8 async frame of the action that awaited it.
+  const query = String.raw`\n    at handler \(\.\./functions-\d+/encoding\.ts:\d+:\d+\)\n`;
+  const caller = String.raw`\n    at async handler \(\.\./functions-\d+/nodeCrypto\.ts:\d+:\d+\)\n`;
+  const pattern = `${SERVER_ERROR}Uncaught Error: Uncaught Error: query failed on purpose${query}${caller}`;
+  await rejectsOnBothClients(t, server, "action", api.nodeCrypto.callsFailingQuery, {}, pattern);
 });
 
 test("a use node file that exports a query is refused with Convex's message", async (t, server) => {

@@ -1,7 +1,8 @@
 // Limits of execution and errors of the system rather than of a function, on a
 // server with one warm Node.js worker, at most nine Node.js actions at once and
-// a 2 s action time limit: nested Node.js actions never wait for a busy worker
-// (so they cannot deadlock) and are refused past the cap; actions that overrun
+// a 2 s action time limit: nested actions never wait for a busy worker or
+// thread in either runtime (so they cannot deadlock), Node.js ones are refused
+// past the cap; actions that overrun
 // fail with Convex's messages in both runtimes, which keep serving; an error
 // nothing catches in a Node.js action fails that call; and the OCC and overload
 // errors of Convex's test syscalls reach clients as Convex reports them: over
@@ -54,6 +55,15 @@ serverTest("node actions calling node actions never wait for a busy worker", asy
     assert.equal(pids.length, 3);
     assert.equal(new Set(pids).size, 3, `every level runs in a worker of its own: ${pids}`);
   }
+});
+
+serverTest("actions in Convect's runtime calling actions never wait for a busy thread", async () => {
+  // Six chains of five levels hold 30 action threads at once, more than the 16
+  // kept warm; a call that waited for a busy thread would stall until the 2 s limit.
+  const depths = await Promise.all(
+    [1, 2, 3, 4, 5, 6].map(() => server.client().action(api.chain.chain, { depth: 5 })),
+  );
+  assert.deepStrictEqual(depths, [5, 5, 5, 5, 5, 5]);
 });
 
 serverTest("node actions past the cap are refused at once, not queued", async () => {

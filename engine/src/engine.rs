@@ -9,7 +9,7 @@ use crate::env_vars::{apply_changes, EnvError, EnvVars, PublicUrls};
 use crate::runtime::{ModuleSources, NodeConfig, NodePool};
 use crate::storage::{Persistence, SqliteStore};
 use crate::txn::TxnEnv;
-use crate::udf::IsolatePool;
+use crate::udf::{IsolatePool, WhenBusy};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -80,7 +80,10 @@ pub struct Engine {
 fn udf_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2)
 }
+/// Action threads kept warm; more start while actions wait on each other
+/// (`ctx.runAction`), up to `ACTION_MAX_THREADS`.
 const ACTION_THREADS: usize = 16;
+const ACTION_MAX_THREADS: usize = 128;
 
 impl Engine {
     /// Opens (or creates) the database file and restores the last deployment;
@@ -105,8 +108,8 @@ impl Engine {
             deployment: RwLock::new(Arc::new(deployment)),
             env: RwLock::new(Arc::new(env)),
             urls,
-            udf_pool: IsolatePool::start("udf", udf_threads()),
-            action_pool: IsolatePool::start("action", ACTION_THREADS),
+            udf_pool: IsolatePool::start("udf", udf_threads(), WhenBusy::Queue),
+            action_pool: IsolatePool::start("action", ACTION_THREADS, WhenBusy::Grow { max: ACTION_MAX_THREADS }),
             node_pool: NodePool::new(NodeConfig {
                 node: options.node,
                 warm_workers: options.node_warm_workers,

@@ -23,11 +23,11 @@
 #                           "jest-environment-jsdom@^30", for query.test.tsx)
 #   CONVEX_SUITE_RESULTS    where logs and results go
 #                           (default <repo>/tmp/convex-suite/<timestamp>)
-#   CONVEX_SUITE_DEPLOY_EXCLUDE  files (relative to the suite's convex/, space
-#                           separated) to leave out of the deploy, e.g.
-#                           "actions/externalNodeDeps.ts". The suite is then
-#                           deployed from a temporary copy (its node_modules
-#                           linked), never edited. Default: none, deploy as is.
+#   CONVEX_SUITE_DIAGNOSE_CLEANUP=1  diagnostic only: deploy a temporary copy
+#                           whose convex/cleanUp.ts lacks its one call into a
+#                           component (Convect has no components yet, and every
+#                           file's afterEach calls cleanUp). Never edits the
+#                           suite. Default: deploy the suite's convex/ as is.
 #   CONVEX_SUITE_REQUIRE_DEPLOY=1  stop if the deploy fails (by default jest
 #                           still runs, so tests that need no functions report)
 #   CONVECT_KEEP_TMP=1      keep the server's temporary data directory
@@ -246,19 +246,19 @@ done
 
 # ---- deploy the suite's convex/ folder, unchanged --------------------------------
 DEPLOY_DIR="$SUITE/convex"
-if [[ -n "${CONVEX_SUITE_DEPLOY_EXCLUDE:-}" ]]; then
-  # A copy of the whole suite (convex.config.ts imports ../component etc.),
-  # with the excluded files removed and node_modules linked for the bundler.
+if [[ "${CONVEX_SUITE_DIAGNOSE_CLEANUP:-}" == "1" ]]; then
+  # Diagnostic only, never the reported yardstick: every file's afterEach calls
+  # cleanUp, whose last line calls a component, so without components every
+  # test fails there. A copy of the suite (convex.config.ts imports
+  # ../component) without that one call shows how the tests themselves fare.
   COPY="$(mktemp -d "${TMPDIR:-/tmp}/convex-suite-copy.XXXXXX")"
   (cd "$SUITE" && tar --exclude=./node_modules -cf - .) | (cd "$COPY" && tar -xf -)
   ln -s "$SUITE/node_modules" "$COPY/node_modules"
-  for f in $CONVEX_SUITE_DEPLOY_EXCLUDE; do
-    [[ -e "$COPY/convex/$f" ]] || die "CONVEX_SUITE_DEPLOY_EXCLUDE: no convex/$f in the suite"
-    rm -f "$COPY/convex/$f"
-  done
+  grep -q 'components\.component\.cleanUp' "$COPY/convex/cleanUp.ts" || die "cleanUp.ts no longer calls the component; drop CONVEX_SUITE_DIAGNOSE_CLEANUP"
+  sed -i '/components\.component\.cleanUp/d' "$COPY/convex/cleanUp.ts"
   DEPLOY_DIR="$COPY/convex"
-  say "deploying a copy without: $CONVEX_SUITE_DEPLOY_EXCLUDE"
-  echo "$CONVEX_SUITE_DEPLOY_EXCLUDE" >"$RESULTS/deploy.excluded"
+  say "DIAGNOSTIC: deploying a copy whose cleanUp does not call the component"
+  echo "diagnostic: cleanUp without its component call" >"$RESULTS/deploy.diagnostic"
 fi
 say "deploying $DEPLOY_DIR"
 DEPLOY_STATUS=0
@@ -266,7 +266,7 @@ DEPLOY_STATUS=0
   >"$RESULTS/deploy.log" 2>&1 || DEPLOY_STATUS=$?
 if [[ $DEPLOY_STATUS -eq 0 ]]; then
   say "deploy succeeded"
-  echo "ok${COPY:+ (without: $CONVEX_SUITE_DEPLOY_EXCLUDE)}" >"$RESULTS/deploy.status"
+  echo "ok${COPY:+ (diagnostic copy: cleanUp without its component call)}" >"$RESULTS/deploy.status"
 else
   echo "failed ($DEPLOY_STATUS)" >"$RESULTS/deploy.status"
   echo "---- deploy failed (exit $DEPLOY_STATUS) ----" >&2

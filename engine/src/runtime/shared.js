@@ -96,7 +96,9 @@ const convectEntryPoints = ({ show, begin, locate = (frames) => frames }) => {
 // to `log`, values rendered by the runtime's `show`, timers read from `now` (real
 // time, even where Date.now() is fixed). Returns the console and a `reset` that
 // forgets timers and counters between executions.
-const convectConsole = ({ log, show, now }) => {
+// `inspectTimers`: Convex's Node.js runtime logs a timer's `label: 12ms` like any
+// other string argument (quoted); its default runtime writes it as is.
+const convectConsole = ({ log, show, now, inspectTimers = false }) => {
   const format = (args) => args.map((a) => show(a, false)).join(" ");
   const levels = { log: "LOG", info: "INFO", warn: "WARN", error: "ERROR", debug: "DEBUG" };
   const consoleObj = {};
@@ -111,6 +113,7 @@ const convectConsole = ({ log, show, now }) => {
   const labelOf = (label) => (label === undefined ? "default" : String(label));
   const warn = (message) => log(`[WARN] ${message}`);
   const elapsed = (name) => `${name}: ${now() - timers.get(name)}ms`;
+  const timer = (name) => (inspectTimers ? show(elapsed(name), false) : elapsed(name));
   consoleObj.time = (label) => {
     const name = labelOf(label);
     if (timers.has(name)) warn(`Timer '${name}' already exists`);
@@ -119,12 +122,12 @@ const convectConsole = ({ log, show, now }) => {
   consoleObj.timeLog = (label, ...data) => {
     const name = labelOf(label);
     if (!timers.has(name)) return warn(`Timer '${name}' does not exist`);
-    log(`[INFO] ${[elapsed(name), ...data.map((a) => show(a, false))].join(" ")}`);
+    log(`[INFO] ${[timer(name), ...data.map((a) => show(a, false))].join(" ")}`);
   };
   consoleObj.timeEnd = (label) => {
     const name = labelOf(label);
     if (!timers.has(name)) return warn(`Timer '${name}' does not exist`);
-    log(`[INFO] ${elapsed(name)}`);
+    log(`[INFO] ${timer(name)}`);
     timers.delete(name);
   };
   consoleObj.count = (label) => {

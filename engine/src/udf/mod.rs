@@ -9,7 +9,7 @@ mod stack;
 mod syscalls;
 mod system;
 
-pub use pool::IsolatePool;
+pub use pool::{IsolatePool, WhenBusy};
 pub use stack::SourceMaps;
 pub use syscalls::Journal;
 pub use system::SystemError;

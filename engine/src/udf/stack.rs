@@ -93,6 +93,8 @@ fn load(hash: &str, store: &dyn Persistence) -> Result<Option<Arc<SourceMap>>, L
 /// One `    at name (file:line:column)` or `    at file:line:column` line.
 #[derive(Debug, PartialEq)]
 struct Frame<'a> {
+    /// V8's `at async ...`: a frame of an async function's caller chain.
+    is_async: bool,
     /// `None` where V8 prints no name (an anonymous function).
     function: Option<&'a str>,
     file: &'a str,
@@ -104,6 +106,7 @@ impl<'a> Frame<'a> {
     /// `None` for lines that are not frames with a location (`at push (native)`).
     fn parse(line: &'a str) -> Option<Frame<'a>> {
         let rest = line.trim_start().strip_prefix("at ")?;
+        let (is_async, rest) = rest.strip_prefix("async ").map_or((false, rest), |r| (true, r));
         let (function, location) = match rest.strip_suffix(')').and_then(|r| r.rsplit_once(" (")) {
             Some((function, location)) => (Some(function), location),
             None => (None, rest),
@@ -112,12 +115,13 @@ impl<'a> Frame<'a> {
         let column = parts.next()?.parse().ok()?;
         let line = parts.next()?.parse().ok()?;
         let file = parts.next()?;
-        Some(Frame { function, file, line, column })
+        Some(Frame { is_async, function, file, line, column })
     }
 
     /// Convex names every frame, anonymous ones `<anonymous>`.
     fn render(&self, file: &str, line: u32, column: u32) -> String {
-        format!("    at {} ({file}:{line}:{column})", self.function.unwrap_or("<anonymous>"))
+        let prefix = if self.is_async { "async " } else { "" };
+        format!("    at {prefix}{} ({file}:{line}:{column})", self.function.unwrap_or("<anonymous>"))
     }
 }
 
@@ -170,9 +174,13 @@ mod tests {
     #[test]
     fn frames_of_both_runtimes_parse() {
         let quickjs = Frame::parse("    at handler (errors.js:22:15)").unwrap();
-        assert_eq!(quickjs, Frame { function: Some("handler"), file: "errors.js", line: 22, column: 15 });
+        assert_eq!(quickjs, Frame { is_async: false, function: Some("handler"), file: "errors.js", line: 22, column: 15 });
         let v8_async = Frame::parse("    at async handler (dir/a.js:3:4)").unwrap();
-        assert_eq!(v8_async.function, Some("async handler"));
+        assert_eq!((v8_async.is_async, v8_async.function), (true, Some("handler")));
+        // An anonymous async caller, as V8 prints it: no name, no parentheses.
+        let v8_async_anonymous = Frame::parse("    at async dir/a.js:13:5").unwrap();
+        assert_eq!((v8_async_anonymous.function, v8_async_anonymous.file), (None, "dir/a.js"));
+        assert_eq!(v8_async_anonymous.render("../convex/dir/a.ts", 1, 2), "    at async <anonymous> (../convex/dir/a.ts:1:2)");
         let v8_anonymous = Frame::parse("    at dir/a.js:3:4").unwrap();
         assert_eq!((v8_anonymous.function, v8_anonymous.file), (None, "dir/a.js"));
         assert_eq!(v8_anonymous.render("../convex/dir/a.ts", 1, 2), "    at <anonymous> (../convex/dir/a.ts:1:2)");

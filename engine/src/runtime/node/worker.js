@@ -27,7 +27,7 @@ const log = (line) => {
   if (call !== null) send({ type: "log", call, line });
   else process.stderr.write(line + "\n"); // between executions: the server's logs
 };
-const { console: captured, reset: resetConsole } = convectConsole({ log, show, now: () => Date.now() });
+const { console: captured, reset: resetConsole } = convectConsole({ log, show, now: () => Date.now(), inspectTimers: true });
 // Onto Node's own console, so that methods Convex does not capture still exist.
 Object.assign(console, captured);
 
