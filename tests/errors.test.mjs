@@ -235,9 +235,12 @@ test("unknown functions and invalid arguments are server errors as on Convex", a
   await rejectsOnBothClients(t, server, "mutation", api.items.insert, { group: "x", n: 1 }, `${SERVER_ERROR}${invalid}[^]*`);
 });
 
-test("an action's failing query shows the query's error once, without a second prefix", async (t, server) => {
+test("an action's failing query shows the query's error once, then the action's awaiting frame", async (t, server) => {
+  // As V8 prints it on Convex: after the callee's error and a blank line, the
+  // caller's `at async` frame, which QuickJS gets from the syscall's call site.
   const message = uniqueName("inner");
-  const pattern = `${SERVER_ERROR}Uncaught Error: Uncaught Error: ${message}${AT_ERRORS_TS}`;
+  const caller = String.raw`\n    at async handler \(\.\./functions-\d+/errors\.ts:\d+:\d+\)\n`;
+  const pattern = `${SERVER_ERROR}Uncaught Error: Uncaught Error: ${message}${AT_ERRORS_TS}${caller}`;
   await rejectsOnBothClients(t, server, "action", api.errors.throwThroughRunQuery, { message }, pattern);
 });
 

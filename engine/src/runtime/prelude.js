@@ -156,5 +156,48 @@
     }
     return hostSyscall("convect/runUdf/finish", JSON.stringify({ value }));
   };
-  Convex.asyncSyscall = (op, argsJson) => (op === "1.0/runUdf" ? runNested(argsJson) : hostAsyncSyscall(op, argsJson));
+
+  // ---- `at async` frames, which QuickJS does not keep ----
+  // When an awaited syscall fails (an action's `ctx.runQuery`), convex/server
+  // creates the error the user sees in the continuation, whose stack holds no
+  // frame of the code that awaited it. V8 lists those as `at async ...`, and
+  // Convex shows them; so the syscall wrapper remembers the frames it was called
+  // from, and the next error created, that continuation's, gets them appended.
+  let capturingSites = false;
+  let awaitedFrom = null;
+  const frameLine = (site, prefix) => {
+    const where = site.isNative() ? "native" : `${site.getFileName()}:${site.getLineNumber()}:${site.getColumnNumber()}`;
+    return `    at ${prefix}${site.getFunctionName() ?? "<anonymous>"} (${where})\n`;
+  };
+  // Renders frames as QuickJS does by default, plus any remembered callers.
+  Error.prepareStackTrace = (_error, sites) => {
+    if (capturingSites) return sites;
+    const callers = awaitedFrom ?? "";
+    awaitedFrom = null;
+    return sites.map((site) => frameLine(site, "")).join("") + callers;
+  };
+  const callerFrames = () => {
+    capturingSites = true;
+    try {
+      return new Error().stack.map((site) => frameLine(site, "async ")).join("");
+    } finally {
+      capturingSites = false;
+    }
+  };
+  const rememberingCallers = (promise, callers) =>
+    promise.catch((e) => {
+      awaitedFrom = callers;
+      // Forgotten once the continuation this rejection queues has run (two hops later).
+      Promise.resolve()
+        .then(() => {})
+        .then(() => {
+          if (awaitedFrom === callers) awaitedFrom = null;
+        });
+      throw e;
+    });
+  Convex.asyncSyscall = (op, argsJson) => {
+    const callers = callerFrames();
+    const result = op === "1.0/runUdf" ? runNested(argsJson) : hostAsyncSyscall(op, argsJson);
+    return rememberingCallers(result, callers);
+  };
 })();
