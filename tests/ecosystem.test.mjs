@@ -67,6 +67,13 @@ test("node actions log timers as Convex's Node.js runtime does", async (t, serve
   assert.match(logLines[1], /^\[INFO\] 'foo: \d+ms'$/);
 });
 
+test("node action modules load from convex:/user/ URLs, as user code sees in its stacks", async (t, server) => {
+  const stack = await server.client().action(api.nodeCrypto.ownStack, {});
+  const inner = stack.indexOf("at inner (convex:/user/nodeCrypto.js:");
+  const outer = stack.indexOf("at outer (convex:/user/nodeCrypto.js:");
+  assert.ok(inner > 0 && outer > inner, stack);
+});
+
 test("internal node actions are not callable by clients", async (t, server) => {
   await rejects(server.client().action(api.nodeCrypto.envAndLogs, {}), "Could not find public function");
 });

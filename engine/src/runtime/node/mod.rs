@@ -27,9 +27,6 @@ use worker::{NoSyscalls, Request, Worker};
 
 /// Loading a deployment's modules for analysis must not hang a deploy.
 const ANALYZE_TIME_LIMIT: Duration = Duration::from_secs(60);
-/// A worker keeps every bundle it imported in memory, so after this many distinct
-/// bundles it is retired rather than kept warm.
-const MAX_BUNDLES_PER_WORKER: usize = 4;
 
 /// Why the Node.js runtime could not run something (as opposed to user code failing).
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +140,7 @@ impl Lease<'_> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let reusable = |p: &Pooled| p.worker.bundles() <= MAX_BUNDLES_PER_WORKER && !p.worker.exiting();
+        let reusable = |p: &Pooled| !p.worker.exiting();
         let Some(pooled) = self.worker.take().filter(|p| self.finished && reusable(p)) else { return };
         let mut idle = self.pool.idle.lock().expect("node pool poisoned");
         if idle.len() < self.pool.warm_workers {
@@ -270,8 +267,15 @@ impl NodePool {
         // A worker may have ended while idle (an error thrown by a timer an
         // earlier action left behind ends it); dropping it frees its permit.
         idle.retain_mut(|p| !p.worker.has_exited());
-        let warm = idle.iter().position(|p| p.worker.has_bundle(key));
-        warm.or(idle.len().checked_sub(1)).map(|i| idle.swap_remove(i))
+        // A worker serves one bundle: its modules load as `convex:/user/<path>`,
+        // as on Convex, and those URLs name no bundle. One without any will do too.
+        let usable = idle.iter().position(|p| p.worker.has_bundle(key)).or_else(|| idle.iter().position(|p| p.worker.bundles() == 0));
+        if usable.is_none() {
+            // Workers of another bundle (an older deploy's, mostly) give way, so
+            // that the warm slots go to the bundle in use.
+            idle.clear();
+        }
+        usable.map(|i| idle.swap_remove(i))
     }
 
     async fn spawn(&self) -> Result<Pooled, NodeError> {

@@ -6,8 +6,34 @@
 import net from "node:net";
 import path from "node:path";
 import util from "node:util";
-import { createRequire } from "node:module";
+import { createRequire, register } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
+
+// Module loader hooks, run by Node.js in a thread of their own: `convex:/user/<path>`
+// is the bundle's file `<root><path>`, and a package a bundle imports (an external
+// one) resolves from the bundle's folder.
+const LOADER_HOOKS =
+  "data:text/javascript," +
+  encodeURIComponent(`
+const USER = "convex:/user/";
+let root;
+export function initialize(data) { root = data.root; }
+const toFile = (url) => root + url.slice(USER.length);
+export async function resolve(specifier, context, next) {
+  if (specifier.startsWith(USER)) return { url: specifier, shortCircuit: true };
+  const parent = context.parentURL;
+  if (!parent?.startsWith(USER)) return next(specifier, context);
+  if (specifier.startsWith("./") || specifier.startsWith("../")) {
+    return { url: new URL(specifier, parent).href, shortCircuit: true };
+  }
+  return next(specifier, { ...context, parentURL: toFile(parent) });
+}
+export async function load(url, context, next) {
+  if (!url.startsWith(USER)) return next(url, context);
+  const { source } = await next(toFile(url), { ...context, format: "module" });
+  return { format: "module", source, shortCircuit: true };
+}
+`);
 
 const channel = new net.Socket({ fd: 3, readable: true, writable: true });
 const send = (frame) => channel.write(JSON.stringify(frame) + "\n");
@@ -69,8 +95,11 @@ const setEnv = (env) => {
   for (const k of Object.keys(process.env)) delete process.env[k];
   Object.assign(process.env, env);
 };
-/** `file:///<scratch>/<bundle key>/` of the running execution's bundle. */
-let bundleUrl = null;
+// A worker serves one bundle (the engine sees to it), whose modules load as
+// `convex:/user/<path>`, the URLs Convex gives them, so stacks that user code
+// reads look as on Convex. A loader hook maps them to the bundle's files.
+const USER = "convex:/user/";
+let bundleDir = null;
 const entry = convectEntryPoints({
   show,
   begin: (_kind, meta) => {
@@ -78,16 +107,21 @@ const entry = convectEntryPoints({
     setEnv(meta.env);
   },
   // The engine knows a bundle's files by their module paths, as in QuickJS.
-  locate: (frames) => (bundleUrl === null ? frames : frames.replaceAll(bundleUrl, "")),
+  locate: (frames) => frames.replaceAll(USER, ""),
 });
 const load = (dir, module) => {
-  // esbuild's `__require` shim in bundled CommonJS code calls the global `require`
-  // (for Node built-ins and external packages), keeping the one it finds when a
-  // bundle's modules first load. One resolving from the bundle's folder finds the
-  // external packages its `node_modules` link provides (convex.json's
-  // node.externalPackages).
-  globalThis.require = createRequire(path.join(dir, "package.json"));
-  return import(pathToFileURL(path.join(dir, module)).href);
+  if (bundleDir === null) {
+    bundleDir = dir;
+    register(LOADER_HOOKS, { data: { root: pathToFileURL(dir + "/").href } });
+    // esbuild's `__require` shim in bundled CommonJS code calls the global `require`
+    // (for Node built-ins and external packages). One resolving from the bundle's
+    // folder finds the external packages its `node_modules` link provides
+    // (convex.json's node.externalPackages).
+    globalThis.require = createRequire(path.join(dir, "package.json"));
+  } else if (bundleDir !== dir) {
+    throw new Error(`this worker serves ${bundleDir}, not ${dir}`);
+  }
+  return import(USER + module);
 };
 
 // ---- errors nothing catches (thrown by a callback, a rejection nobody handles) ----
@@ -112,7 +146,6 @@ process.on("unhandledRejection", uncaught("unhandledRejection"));
 const run = async (f) => {
   // Module top-level code may read the environment, so it is set before loading.
   setEnv(JSON.parse(f.meta).env);
-  bundleUrl = pathToFileURL(f.dir).href + "/";
   try {
     const ns = await load(f.dir, f.module);
     return await entry.invoke(ns, f.export, "action", f.argsJson, f.meta);
@@ -123,7 +156,6 @@ const run = async (f) => {
 
 const analyze = async (f) => {
   setEnv(f.env);
-  bundleUrl = pathToFileURL(f.dir).href + "/";
   const out = {};
   let module;
   try {
