@@ -328,9 +328,9 @@ export async function startServer(serve = {}) {
  * Shares one server across the tests of the current file or describe block:
  * `setup(server)` runs once after start (e.g. a deploy). Returns a handle
  * with `server` and a `test(name, fn, options)` that prints the server's
- * output produced during the test when it fails.
+ * output produced during the test when it fails. `serve` is as for startServer.
  */
-export function useServer(setup) {
+export function useServer(setup, serve = {}) {
   const handle = {
     server: null,
     test(name, fn, options = {}) {
@@ -349,7 +349,7 @@ export function useServer(setup) {
   };
   before(
     async () => {
-      handle.server = await startServer();
+      handle.server = await startServer(serve);
       try {
         if (setup) await setup(handle.server);
       } catch (err) {

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use convect_engine::env_vars::PublicUrls;
-use convect_engine::server::{router, AppState};
+use convect_engine::server::{router, site_router, AppState};
 use convect_engine::{Engine, RuntimeOptions, DEFAULT_ACTION_TIMEOUT};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,8 +17,8 @@ pub struct ServeArgs {
     /// Port of the API (clients, CLI)
     #[arg(long, default_value_t = 3210)]
     port: u16,
-    /// Port for HTTP actions (reserved; HTTP actions are not served yet);
-    /// default: the API port + 1
+    /// Port for HTTP actions (served at its root; also under /http/ on the
+    /// API port); default: the API port + 1
     #[arg(long)]
     site_port: Option<u16>,
     /// Address to bind
@@ -114,19 +114,31 @@ pub async fn start(args: ServeArgs) -> Result<Server> {
     std::fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
     let admin_key = admin_key(&args.data)?;
     let engine = Engine::open(&args.data.join("convect.sqlite3"), args.public_urls(), args.runtime_options())?;
-    let app = router(AppState::new(engine, admin_key.clone()));
+    let state = AppState::new(engine, admin_key.clone());
     let addr = format!("{}:{}", args.host, args.port);
-    let listener = listen(&addr).with_context(|| format!("binding {addr}"))?;
-    println!("Convect is serving {} on http://{addr}", args.data.display());
+    let site_addr = format!("{}:{}", args.host, args.site_port());
+    let api = serve_on(&addr, router(state.clone()))?;
+    let site = serve_on(&site_addr, site_router(state))?;
+    println!("Convect is serving {} on http://{addr} (HTTP actions on http://{site_addr})", args.data.display());
+    let finished = tokio::spawn(async move {
+        let (api, site) = tokio::try_join!(api, site)?;
+        api.and(site)
+    });
+    Ok(Server { url: format!("http://{addr}"), admin_key, finished })
+}
+
+/// Binds `addr` now (so that a taken port fails `start`) and serves `app`
+/// there until shutdown.
+fn serve_on(addr: &str, app: axum::Router) -> Result<tokio::task::JoinHandle<Result<()>>> {
+    let listener = listen(addr).with_context(|| format!("binding {addr}"))?;
     // Small protocol frames must not wait for delayed ACKs (Nagle).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let finished = tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
         axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
         Ok(())
-    });
-    Ok(Server { url: format!("http://{addr}"), admin_key, finished })
+    }))
 }
 
 /// Pending connections the kernel queues for us; the default 128 overflows when

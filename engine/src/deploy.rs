@@ -81,7 +81,7 @@ impl Engine {
         // Module-level code may read process.env (e.g. to construct an API client).
         let env = self.function_env();
         let analysis = self.analyze_modules(&sources, env.clone(), &entries, &request.node_dependencies).await?;
-        let warnings = unserved(&entries, &analysis);
+        let warnings = unserved(&entries);
         let record = DeploymentRecord { modules: entries, analysis, node_dependencies: request.node_dependencies };
         let mut deployment = Deployment::build(0, record.clone(), sources).map_err(|e| DeployError::Invalid(e.to_string()))?;
         deployment.env = env;
@@ -214,24 +214,17 @@ fn capitalized(word: &str) -> String {
 
 /// What a deploy accepts but Convect does not serve yet, so that nobody
 /// mistakes silence for support.
-fn unserved(entries: &[ModuleEntry], analysis: &BTreeMap<String, ModuleAnalysis>) -> Vec<String> {
-    let mut warnings: Vec<String> = entries
+fn unserved(entries: &[ModuleEntry]) -> Vec<String> {
+    entries
         .iter()
         .filter_map(|m| match m.kind {
-            ModuleKind::Http => Some(format!("{}: HTTP actions are not served by Convect yet; its routes will answer 404", m.path)),
             ModuleKind::Crons => Some(format!("{}: cron jobs are not run by Convect yet", m.path)),
             ModuleKind::AuthConfig => {
                 Some(format!("{}: auth providers are not supported by Convect yet; every call is anonymous", m.path))
             }
             _ => None,
         })
-        .collect();
-    for (module, found) in analysis {
-        for f in found.functions.iter().filter(|f| f.kind == "httpAction") {
-            warnings.push(format!("{module}: `{}` is an HTTP action, which Convect does not serve yet", f.name));
-        }
-    }
-    warnings
+        .collect()
 }
 
 /// The exclusive part of a deploy, run by the committer.

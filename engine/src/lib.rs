@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod deployment;
 pub mod engine;
 pub mod env_vars;
+pub mod http_actions;
 pub mod import;
 pub mod query;
 pub mod runtime;

@@ -131,7 +131,35 @@
   };
 
   const { invoke, analyze, describeError } = convectEntryPoints({ show, begin });
-  globalThis.__convect = { invoke, analyze };
+
+  // ---- HTTP actions: a buffered request in, a buffered response out ----
+  // The request is `{ method, url, path, headers: [[name, value]], body }` and
+  // the response `{ status, headers, body }`, bodies in base64. Routing is the
+  // router's own `lookup`, answering an unrouted request as convex/server's
+  // `runRequest` does (which needs syscalls of Convex's runtime we do not have).
+  const toBase64 = (bytes) => Buffer.from(bytes).toString("base64");
+  const serializeResponse = async (response) => {
+    const headers = [];
+    response.headers.forEach((value, name) => headers.push([name, value]));
+    const body = toBase64(await response.arrayBuffer());
+    return JSON.stringify({ ok: true, value: JSON.stringify({ status: response.status, headers, body }) });
+  };
+  const invokeHttp = async (ns, _exportName, _kind, requestJson, metaJson) => {
+    begin("action", JSON.parse(metaJson));
+    try {
+      const router = ns.default;
+      if (!router?.isRouter) throw new Error("The default export of http.js is not an HttpRouter (httpRouter() from convex/server).");
+      const { method, url, path, headers, body } = JSON.parse(requestJson);
+      const match = router.lookup(path, method);
+      if (!match) return await serializeResponse(new Response(`No HttpAction routed for ${path}`, { status: 404 }));
+      const bytes = body === null ? undefined : Buffer.from(body, "base64");
+      const request = new Request(url, { method, headers, body: bytes });
+      return await serializeResponse(await match[0].invokeHttpAction(request));
+    } catch (e) {
+      return JSON.stringify(describeError(e));
+    }
+  };
+  globalThis.__convect = { invoke, invokeHttp, analyze };
 
   // ---- ctx.runQuery/runMutation inside queries and mutations (`1.0/runUdf`) ----
   // The called function runs here, in this execution and its transaction; the host

@@ -182,12 +182,24 @@ impl Isolate {
 
     /// Runs one execution to completion against `host`, and hands the host back.
     pub fn run<H: Host + 'static>(&mut self, exec: &Execution, host: H) -> (ExecOutcome, H) {
+        self.run_entry(exec, host, "invoke")
+    }
+
+    /// Runs one HTTP action: `exec.module` is the router's module and
+    /// `exec.args_json` the request (prelude.js's `invokeHttp`); the outcome's
+    /// value is the response. Only this runtime serves them: `http.ts` cannot
+    /// be a `"use node"` file.
+    pub fn run_http<H: Host + 'static>(&mut self, exec: &Execution, host: H) -> (ExecOutcome, H) {
+        self.run_entry(exec, host, "invokeHttp")
+    }
+
+    fn run_entry<H: Host + 'static>(&mut self, exec: &Execution, host: H, entry: &str) -> (ExecOutcome, H) {
         let host = Rc::new(RefCell::new(host));
         *self.shared.host.borrow_mut() = Some(host.clone());
         self.shared.pause_clock.set(exec.kind != UdfKind::Action);
         self.shared.interrupted.set(false);
         self.shared.deadline.set(Some(Instant::now() + exec.time_limit));
-        let mut result = self.start(exec).and_then(|p| self.drive(p, exec));
+        let mut result = self.start(exec, entry).and_then(|p| self.drive(p, exec));
         if self.shared.interrupted.get() {
             result = Err(exec.isolate_timeout());
         }
@@ -209,12 +221,12 @@ impl Isolate {
         (ExecOutcome { result, log_lines }, host)
     }
 
-    fn start(&mut self, exec: &Execution) -> Result<Persistent<Promise<'static>>, JsFailure> {
+    fn start(&mut self, exec: &Execution, entry: &str) -> Result<Persistent<Promise<'static>>, JsFailure> {
         let Isolate { context, namespaces, .. } = self;
         let meta = exec.meta_json();
         context.enter(|ctx| {
             let ns = namespace(&ctx, namespaces, &exec.module)?;
-            let invoke: Function = global_fn(&ctx, "invoke").map_err(|e| failure_from(&ctx, e))?;
+            let invoke: Function = global_fn(&ctx, entry).map_err(|e| failure_from(&ctx, e))?;
             let promise: Promise = invoke
                 .call((ns, exec.export.as_str(), exec.kind.as_str(), exec.args_json.as_str(), meta))
                 .map_err(|e| failure_from(&ctx, e))?;

@@ -1,12 +1,16 @@
 //! The HTTP API, compatible with Convex's so that `ConvexHttpClient` works
 //! unchanged: function calls under `/api/*`, plus Convect's admin routes
-//! (deploy, environment variables) behind the admin key.
+//! (deploy, environment variables) behind the admin key, and HTTP actions
+//! under `/http/` (`site.rs`, which also serves the site port).
 
 // Handlers return early with a ready `Response` as their error; boxing it would
 // only add noise to every route.
 #![allow(clippy::result_large_err)]
 
 mod admin;
+mod site;
+
+pub use site::site_router;
 
 use crate::engine::Engine;
 use crate::runtime::UdfKind;
@@ -82,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/version", get(|| async { concat!("convect ", env!("CARGO_PKG_VERSION")) }))
         .merge(api)
         .merge(deploy)
+        .merge(site::under_http())
         .with_state(state)
 }
 

@@ -14,6 +14,16 @@ const MAX_FETCH_BODY: usize = 64 << 20;
 pub struct ActionHost {
     pub engine: Engine,
     pub runtime: tokio::runtime::Handle,
+    /// Set for an HTTP action whose request carries an `Authorization` header.
+    /// No auth provider can verify it yet, so `getUserIdentity` fails, as on
+    /// Convex for credentials it cannot verify; without one it is `null`.
+    pub unverified_credentials: bool,
+}
+
+impl ActionHost {
+    pub fn new(engine: Engine) -> Self {
+        ActionHost { engine, runtime: tokio::runtime::Handle::current(), unverified_credentials: false }
+    }
 }
 
 impl From<CallError> for SyscallError {
@@ -55,6 +65,9 @@ impl Host for ActionHost {
                     done.complete(Ok(Json::Null));
                 });
             }
+            (None, "1.0/getUserIdentity") if self.unverified_credentials => done.complete(Err(SyscallError::new(
+                "Could not verify the request's Authorization header: auth providers are not supported by Convect yet",
+            ))),
             (None, "1.0/getUserIdentity") => done.complete(Ok(Json::Null)),
             (None, _) => done.complete(Err(SyscallError::new(format!("Unsupported syscall `{op}` in actions")))),
         }

@@ -2,7 +2,7 @@
 //! visibility and argument/return validators, running it in an isolate, and for
 //! mutations committing its writes, re-running it on conflict.
 
-mod action_host;
+pub(crate) mod action_host;
 mod nested;
 mod pool;
 mod stack;
@@ -66,7 +66,7 @@ impl CallError {
     }
 
     /// A runtime's failure, its frames mapped through `deployment`'s source maps.
-    fn from_js(failure: JsFailure, deployment: &Deployment, store: &dyn Persistence) -> Self {
+    pub(crate) fn from_js(failure: JsFailure, deployment: &Deployment, store: &dyn Persistence) -> Self {
         let frames = deployment.source_maps.map_frames(&failure.stack, store);
         // Every frame line ends with a newline, as in Convex's messages: clients
         // that append `\n  Called by client` then leave a blank line before it.
@@ -87,9 +87,15 @@ impl CallError {
 /// leaves the server, so nested calls do not nest prefixes; the id is logged
 /// with `path` and the message, so that an operator can find what a user reports.
 pub fn client_message(path: &str, message: &str) -> String {
+    format!("{} Server Error\n{message}", logged_request_id(path, message))
+}
+
+/// A fresh `[Request ID: <16 hex>]` for a failed call leaving the server,
+/// logged with `path` and `message`.
+pub(crate) fn logged_request_id(path: &str, message: &str) -> String {
     let request_id = format!("{:016x}", rand::random::<u64>());
     tracing::info!(request_id, path, error = message, "function call failed");
-    format!("[Request ID: {request_id}] Server Error\n{message}")
+    format!("[Request ID: {request_id}]")
 }
 
 /// A live query's execution: its result, what it read, and its journal.
@@ -311,7 +317,7 @@ impl Engine {
     }
 
     async fn run_action(&self, deployment: Arc<Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
-        let host = ActionHost { engine: self.clone(), runtime: tokio::runtime::Handle::current() };
+        let host = ActionHost::new(self.clone());
         let outcome = if f.environment == Environment::Node {
             match self.inner.node_pool.run(&deployment.node, exec, host).await {
                 Ok(o) => o,
