@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use worker::{NoSyscalls, Request, Worker};
 
 /// Loading a deployment's modules for analysis must not hang a deploy.
@@ -98,10 +98,18 @@ pub struct NodePool {
     max_concurrent: usize,
     warm_workers: usize,
     idle: Mutex<Vec<Pooled>>,
+    /// Signalled when a worker goes back to `idle`.
+    returned: Notify,
     scratch: Scratch,
     next_call: AtomicU64,
     next_worker: AtomicU64,
 }
+
+/// How long a call waits for a busy worker to come back, once the warm ones
+/// are all busy, before starting another: long enough that a loaded server
+/// reuses its warm workers, short enough that an action waiting in
+/// `ctx.runAction` for the call behind it is never stuck.
+const WAIT_FOR_IDLE: Duration = Duration::from_millis(20);
 
 /// A live worker and its permit, released when the worker is dropped (killed).
 struct Pooled {
@@ -145,6 +153,7 @@ impl Drop for Lease<'_> {
         let mut idle = self.pool.idle.lock().expect("node pool poisoned");
         if idle.len() < self.pool.warm_workers {
             idle.push(pooled);
+            self.pool.returned.notify_one();
         }
     }
 }
@@ -158,6 +167,7 @@ impl NodePool {
             max_concurrent: config.max_concurrent.max(1),
             warm_workers: config.warm_workers,
             idle: Mutex::new(Vec::new()),
+            returned: Notify::new(),
             scratch: Scratch::new(config.scratch_dir, config.node),
             next_call: AtomicU64::new(1),
             next_worker: AtomicU64::new(1),
@@ -252,12 +262,20 @@ impl NodePool {
         }
     }
 
-    /// Takes an idle worker (preferably one that has `key` loaded) or spawns one;
-    /// never waits for a busy one.
+    /// Takes an idle worker (preferably one that has `key` loaded), or spawns one
+    /// while fewer than the warm ones live; past that, waits up to `WAIT_FOR_IDLE`
+    /// for one to come back before spawning anyway, so no call waits on a busy
+    /// worker for long (nested `ctx.runAction` chains cannot deadlock).
     async fn lease(&self, key: &str) -> Result<Lease<'_>, NodeError> {
-        let worker = match self.take_idle(key) {
-            Some(pooled) => pooled,
-            None => self.spawn().await?,
+        let give_up = tokio::time::Instant::now() + WAIT_FOR_IDLE;
+        let worker = loop {
+            if let Some(pooled) = self.take_idle(key) {
+                break pooled;
+            }
+            let live = self.max_concurrent - self.live.available_permits();
+            if live < self.warm_workers || tokio::time::timeout_at(give_up, self.returned.notified()).await.is_err() {
+                break self.spawn().await?;
+            }
         };
         Ok(Lease { pool: self, worker: Some(worker), finished: false })
     }

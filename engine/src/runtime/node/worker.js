@@ -100,6 +100,8 @@ const setEnv = (env) => {
 // reads look as on Convex. A loader hook maps them to the bundle's files.
 const USER = "convex:/user/";
 let bundleDir = null;
+/** Module namespaces by path: `import()` would ask the loader thread every time. */
+const loaded = new Map();
 const entry = convectEntryPoints({
   show,
   begin: (_kind, meta) => {
@@ -121,7 +123,8 @@ const load = (dir, module) => {
   } else if (bundleDir !== dir) {
     throw new Error(`this worker serves ${bundleDir}, not ${dir}`);
   }
-  return import(USER + module);
+  if (!loaded.has(module)) loaded.set(module, import(USER + module));
+  return loaded.get(module);
 };
 
 // ---- errors nothing catches (thrown by a callback, a rejection nobody handles) ----
