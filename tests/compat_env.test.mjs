@@ -192,7 +192,7 @@ test("console timers, counters, assert and table produce Convex-style log lines"
   };
   const lines = await run();
   const expected = [
-    /^\[INFO\] work: \d+ms 'halfway' \{"step":1\}$/,
+    /^\[INFO\] work: \d+ms 'halfway' \{ step: 1 \}$/,
     /^\[INFO\] work: \d+ms$/,
     /^\[WARN\] Timer 'work' does not exist$/,
     /^\[WARN\] Timer 'never' does not exist$/,
@@ -205,7 +205,7 @@ test("console timers, counters, assert and table produce Convex-style log lines"
     /^\[WARN\] Count for 'pears' does not exist$/,
     /^\[ERROR\] Assertion failed: 'failed' 42$/,
     /^\[ERROR\] Assertion failed$/,
-    /^\[LOG\] \[\{"a":1\}\]$/,
+    /^\[LOG\] \[ \{ a: 1 \} \]$/,
   ];
   assert.equal(lines.length, expected.length, lines.join("\n"));
   lines.forEach((line, i) => assert.match(line, expected[i]));
@@ -214,6 +214,17 @@ test("console timers, counters, assert and table produce Convex-style log lines"
   const again = await run();
   assert.equal(again.length, expected.length, again.join("\n"));
   again.forEach((line, i) => assert.match(line, expected[i]));
+});
+
+test("logged values read as Convex's runtime prints them (object-inspect)", async (t, server) => {
+  const res = await post(server, "/api/query", { path: "console:formats", args: [{}], format: "convex_encoded_json" });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.deepStrictEqual(res.body.logLines, [
+    "[LOG] { a: 1, b: [ 2, 3 ], 'not-an-identifier': 'x' } 'text' 7n null undefined -0",
+    "[LOG] Map (1) {'k' => 1} Set (2) {1, 2} [] {} [Function: named] [Function (anonymous)]",
+    "[LOG] { l1: { l2: { l3: { l4: { l5: [Object] } } } } } { name: 'loop', self: [Circular] } 'it\\'s\\nquoted'",
+    "[LOG] [Error: boom]",
+  ]);
 });
 
 test("the same lines reach ConvexHttpClient's logger", async (t, server) => {

@@ -9,20 +9,40 @@
   delete globalThis.__convect_host;
 
   // ---- console: captured per execution as Convex-style log lines ----
-  const show = (v, top) => {
-    if (typeof v === "string") return top ? v : `'${v}'`;
-    if (typeof v === "bigint") return `${v}n`;
-    if (v instanceof Error) return v.stack ? `${v.name}: ${v.message}\n${v.stack}` : `${v.name}: ${v.message}`;
-    if (v instanceof ArrayBuffer) return `ArrayBuffer { byteLength: ${v.byteLength} }`;
-    if (typeof v === "object" && v !== null) {
-      try {
-        return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? `${x}n` : x));
-      } catch {
-        return String(v);
-      }
+  // Values as Convex's runtime prints them (it formats each argument with
+  // object-inspect): strings quoted, `{ a: 1, b: [ 2, 3 ] }`, `Map (1) {'a' => 1}`,
+  // `[Function: f]`, `[Error: boom]`, nesting past 5 levels as `[Object]`.
+  const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+  const quote = (s) => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n")}'`;
+  const primitive = (v) => {
+    switch (typeof v) {
+      case "string": return quote(v);
+      case "bigint": return `${v}n`;
+      case "number": return Object.is(v, -0) ? "-0" : String(v);
+      case "function": return v.name ? `[Function: ${v.name}]` : "[Function (anonymous)]";
+      case "symbol": return v.toString();
+      case "object": return v === null ? "null" : undefined;
+      default: return String(v);
     }
-    return String(v);
   };
+  const inspect = (v, depth, seen) => {
+    const simple = primitive(v);
+    if (simple !== undefined) return simple;
+    if (seen.includes(v)) return "[Circular]";
+    if (v instanceof Error) return `[${v.name}: ${v.message}]`;
+    if (v instanceof Date) return Number.isNaN(v.getTime()) ? "Invalid Date" : v.toISOString();
+    if (v instanceof ArrayBuffer) return `ArrayBuffer { byteLength: ${v.byteLength} }`;
+    if (depth >= 5) return Array.isArray(v) ? "[Array]" : "[Object]";
+    const inner = (x) => inspect(x, depth + 1, [...seen, v]);
+    if (Array.isArray(v)) return v.length === 0 ? "[]" : `[ ${v.map(inner).join(", ")} ]`;
+    if (v instanceof Map) return `Map (${v.size}) {${[...v].map(([k, x]) => `${inner(k)} => ${inner(x)}`).join(", ")}}`;
+    if (v instanceof Set) return `Set (${v.size}) {${[...v].map(inner).join(", ")}}`;
+    const proto = Object.getPrototypeOf(v);
+    const tag = proto && proto !== Object.prototype && proto.constructor?.name ? `${proto.constructor.name} ` : "";
+    const fields = Object.keys(v).map((k) => `${IDENTIFIER.test(k) ? k : quote(k)}: ${inner(v[k])}`);
+    return fields.length === 0 ? `${tag}{}` : `${tag}{ ${fields.join(", ")} }`;
+  };
+  const show = (v, top) => (top && typeof v === "string" ? v : inspect(v, 0, []));
   const { console: consoleObj, reset: resetConsole } = convectConsole({
     log: (line) => host.log(line),
     show,
