@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use convect_engine::env_vars::PublicUrls;
+use convect_engine::file_storage::FileStorageOptions;
 use convect_engine::server::{router, site_router, AppState};
 use convect_engine::{Engine, RuntimeOptions, DEFAULT_ACTION_TIMEOUT};
 use std::path::{Path, PathBuf};
@@ -47,6 +48,13 @@ pub struct ServeArgs {
     /// of its own); more are refused with a "too many concurrent" error
     #[arg(long, env = "CONVECT_NODE_MAX_CONCURRENT", value_name = "N", default_value_t = RuntimeOptions::default().node_max_concurrent)]
     node_max_concurrent: usize,
+    /// Largest file an upload URL or `ctx.storage.store` accepts, in bytes
+    #[arg(long, env = "CONVECT_MAX_FILE_SIZE", value_name = "BYTES", default_value_t = FileStorageOptions::default().max_file_size)]
+    max_file_size: u64,
+    /// How long an upload URL from `generateUploadUrl` stays valid, in seconds
+    #[arg(long, env = "CONVECT_UPLOAD_URL_TTL", value_name = "SECS", default_value_t = FileStorageOptions::default().upload_url_ttl.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    upload_url_ttl: u64,
 }
 
 /// Reads `<data>/admin_key`, creating it with a fresh random key on first start.
@@ -87,6 +95,7 @@ impl ServeArgs {
             node_warm_workers: self.node_warm_workers.unwrap_or(defaults.node_warm_workers),
             node_max_concurrent: self.node_max_concurrent,
             action_timeout: Duration::from_secs(self.action_timeout),
+            files: FileStorageOptions { max_file_size: self.max_file_size, upload_url_ttl: Duration::from_secs(self.upload_url_ttl) },
         }
     }
 

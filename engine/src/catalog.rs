@@ -103,8 +103,10 @@ impl Catalog {
         self.table_names.get(&number).map(String::as_str)
     }
 
-    pub fn table_names(&self) -> impl Iterator<Item = &str> {
-        self.tables.keys().map(String::as_str)
+    /// User tables: system tables (`_storage`, ...) are the engine's own, and
+    /// no schema declares them.
+    pub fn user_table_names(&self) -> impl Iterator<Item = &str> {
+        self.tables.keys().map(String::as_str).filter(|t| !t.starts_with('_'))
     }
 
     /// The table an index belongs to (none for the virtual `TABLE_NAMES`).

@@ -279,7 +279,7 @@ fn check_documents(store: &dyn Persistence, catalog: &Catalog, schema: &Database
     if !schema.schema_validation {
         return Ok(());
     }
-    for table in catalog.table_names() {
+    for table in catalog.user_table_names() {
         let number = catalog.table_number(table).expect("listed table");
         let Some(by_id) = catalog.index(number, BY_ID) else { continue };
         let def = schema.tables.get(table);
@@ -322,7 +322,7 @@ fn plan_indexes(ctx: &mut ExclusiveCtx, catalog: &mut Catalog, schema: Option<&D
             }
         }
     }
-    let table_names: Vec<String> = catalog.table_names().map(str::to_owned).collect();
+    let table_names: Vec<String> = catalog.user_table_names().map(str::to_owned).collect();
     for table in table_names {
         let number = catalog.table_number(&table).expect("listed table");
         let wanted: Vec<(String, Vec<String>)> = tables

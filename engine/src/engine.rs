@@ -6,6 +6,7 @@ use crate::catalog::Catalog;
 use crate::committer::Committer;
 use crate::deployment::{Deployment, DeploymentRecord};
 use crate::env_vars::{apply_changes, EnvError, EnvVars, PublicUrls};
+use crate::file_storage::{table::plan_system_tables, FileStorage, FileStorageOptions};
 use crate::runtime::{ModuleSources, NodeConfig, NodePool};
 use crate::storage::{Persistence, SqliteStore};
 use crate::txn::TxnEnv;
@@ -21,6 +22,8 @@ pub enum OpenError {
     Storage { path: String, source: crate::storage::StorageError },
     #[error("the stored deployment is unreadable: {0}")]
     Deployment(String),
+    #[error("opening file storage at {path}: {source}")]
+    Files { path: String, source: std::io::Error },
 }
 
 pub(crate) struct Inner {
@@ -42,9 +45,10 @@ pub(crate) struct Inner {
     /// contention on a hot document every mutation eventually wins.
     pub retry_lane: tokio::sync::Mutex<()>,
     pub http: reqwest::Client,
+    pub files: FileStorage,
 }
 
-/// How functions run, as `convect serve` configures it.
+/// How functions run and files are kept, as `convect serve` configures it.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     /// The `node` binary for `"use node"` actions; `None`: the one on PATH.
@@ -55,6 +59,7 @@ pub struct RuntimeOptions {
     pub node_max_concurrent: usize,
     /// How long an action may run, in either runtime.
     pub action_timeout: Duration,
+    pub files: FileStorageOptions,
 }
 
 impl Default for RuntimeOptions {
@@ -64,6 +69,7 @@ impl Default for RuntimeOptions {
             node_warm_workers: NodeConfig::default_warm_workers(),
             node_max_concurrent: NodeConfig::DEFAULT_MAX_CONCURRENT,
             action_timeout: DEFAULT_ACTION_TIMEOUT,
+            files: FileStorageOptions::default(),
         }
     }
 }
@@ -88,12 +94,19 @@ const ACTION_MAX_THREADS: usize = 128;
 impl Engine {
     /// Opens (or creates) the database file and restores the last deployment;
     /// `urls` are where clients reach this server. `"use node"` actions keep
-    /// their files under `node/` next to the database.
+    /// their files under `node/` next to the database, file storage under `files/`.
     pub fn open(db_path: &Path, urls: PublicUrls, options: RuntimeOptions) -> Result<Engine, OpenError> {
         let storage_err = |source| OpenError::Storage { path: db_path.display().to_string(), source };
         let store: Arc<dyn Persistence> = Arc::new(SqliteStore::open(db_path).map_err(storage_err)?);
         let state = store.load().map_err(storage_err)?;
-        let catalog = Arc::new(RwLock::new(Catalog::from_persisted(&state)));
+        let mut catalog = Catalog::from_persisted(&state);
+        // System tables exist before the first transaction looks for them.
+        store.write(&plan_system_tables(&mut catalog), &[]).map_err(storage_err)?;
+        let catalog = Arc::new(RwLock::new(catalog));
+        let data_dir = db_path.parent().unwrap_or(Path::new("."));
+        let files_dir = data_dir.join("files");
+        let files = FileStorage::open(&files_dir, &urls.cloud, options.files)
+            .map_err(|source| OpenError::Files { path: files_dir.display().to_string(), source })?;
         let committer = Committer::start(store.clone(), catalog.clone(), state.max_ts);
         let mut deployment = match &state.deployment {
             Some(json) => restore_deployment(store.as_ref(), json, committer.deployment_version())?,
@@ -114,12 +127,13 @@ impl Engine {
                 node: options.node,
                 warm_workers: options.node_warm_workers,
                 max_concurrent: options.node_max_concurrent,
-                scratch_dir: db_path.parent().unwrap_or(Path::new(".")).join("node"),
+                scratch_dir: data_dir.join("node"),
             }),
             action_timeout: options.action_timeout,
             deploy_lock: tokio::sync::Mutex::new(()),
             retry_lane: tokio::sync::Mutex::new(()),
             http: reqwest::Client::new(),
+            files,
         };
         Ok(Engine { inner: Arc::new(inner) })
     }

@@ -19,6 +19,16 @@ pub struct Document {
     pub value: BTreeMap<String, Value>,
 }
 
+impl Document {
+    /// The document as functions see it. System tables keep engine-internal
+    /// fields under `_`-prefixed names besides `_id` and `_creationTime`; user
+    /// documents cannot have such fields, so this hides exactly those.
+    pub fn visible_value(&self) -> Value {
+        let visible = self.value.iter().filter(|(k, _)| !k.starts_with('_') || *k == "_id" || *k == "_creationTime");
+        Value::Object(visible.map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+}
+
 /// Scan direction over an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {

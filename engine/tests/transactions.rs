@@ -295,7 +295,7 @@ fn durability_across_reopen() {
     assert_eq!(h.latest(), last);
     {
         let catalog = h.catalog.read().unwrap();
-        let tables: Vec<_> = catalog.table_names().collect();
+        let tables: Vec<_> = catalog.user_table_names().collect();
         assert_eq!(tables, vec!["t", "u"]);
     }
     let reopened = h.index("t", "by_x");

@@ -1,5 +1,7 @@
 // Bundles the React test page (app.jsx with react, react-dom and convex/react)
-// with esbuild, in memory; tests/react.test.mjs serves the result.
+// with esbuild, in memory; tests/react.test.mjs serves the result. The file
+// upload page (upload.js with convex/browser) is bundled the same way for
+// tests/file_storage_browser.test.mjs.
 import { build } from "esbuild";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -21,6 +23,23 @@ export async function buildPage() {
   });
   return {
     html: await readFile(path.join(here, "index.html"), "utf8"),
+    js: result.outputFiles[0].text,
+  };
+}
+
+/** Resolves to { html, js } for the file upload page (upload.html, upload.js). */
+export async function buildUploadPage() {
+  const result = await build({
+    entryPoints: [path.join(here, "upload.js")],
+    bundle: true,
+    write: false,
+    format: "esm",
+    target: "es2022",
+    define: { "process.env.NODE_ENV": '"production"' },
+    logLevel: "silent",
+  });
+  return {
+    html: await readFile(path.join(here, "upload.html"), "utf8"),
     js: result.outputFiles[0].text,
   };
 }

@@ -180,6 +180,7 @@
     }
   };
   globalThis.__convect = { invoke, invokeHttp, analyze };
+  Convex.jsSyscall = convectJsSyscall;
 
   // ---- ctx.runQuery/runMutation inside queries and mutations (`1.0/runUdf`) ----
   // The called function runs here, in this execution and its transaction; the host

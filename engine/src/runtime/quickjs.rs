@@ -388,12 +388,6 @@ fn install_globals<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> rquickjs::Result
         Ok(promise)
     })?;
     convex.set("asyncSyscall", async_syscall.clone())?;
-    convex.set(
-        "jsSyscall",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, op: String| -> rquickjs::Result<()> {
-            Err(Exception::throw_message(&ctx, &format!("`{op}` is not supported by Convect yet")))
-        })?,
-    )?;
     ctx.globals().set("Convex", convex)?;
     let host = Object::new(ctx.clone())?;
     let s = shared.clone();

@@ -154,3 +154,25 @@ const convectConsole = ({ log, show, now, inspectTimers = false }) => {
   };
   return { console: consoleObj, reset };
 };
+
+// `Convex.jsSyscall` for both runtimes: the syscalls convex/server makes with
+// values JSON cannot carry. An action's `ctx.storage.store(blob)` and `get(id)`
+// pass `Blob`s; their bytes travel to the host in base64 through the async
+// syscalls a mutation's `storage` would use (`1.0/storageStore`, `1.0/storageGet`).
+const convectJsSyscall = async (op, args) => {
+  const call = async (name, callArgs) => JSON.parse(await Convex.asyncSyscall(name, JSON.stringify(callArgs)));
+  switch (op) {
+    case "storage/storeBlob": {
+      const { blob, options } = args;
+      if (!(blob instanceof Blob)) throw new Error("store() expects a Blob.");
+      const bytes = Buffer.from(await blob.arrayBuffer()).toString("base64");
+      return await call("1.0/storageStore", { blob: bytes, contentType: blob.type || null, sha256: options?.sha256 });
+    }
+    case "storage/getBlob": {
+      const file = await call("1.0/storageGet", { storageId: args.storageId });
+      return file === null ? null : new Blob([Buffer.from(file.blob, "base64")], { type: file.contentType ?? "" });
+    }
+    default:
+      throw new Error(`\`${op}\` is not supported by Convect yet`);
+  }
+};

@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 mod admin;
+mod files;
 mod site;
 
 pub use site::site_router;
@@ -43,9 +44,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Must be called inside a tokio runtime: the sync hub starts a task.
+    /// Must be called inside a tokio runtime: the sync hub and the file
+    /// collector start tasks.
     pub fn new(engine: Engine, admin_key: String) -> AppState {
         let hub = SyncHub::start(engine.clone());
+        crate::file_storage::start_collector(engine.clone());
         AppState { engine, admin_key: Arc::new(admin_key), hub, requests: RequestLog::default() }
     }
 }
@@ -82,10 +85,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/convect/metrics", get(admin::metrics))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES));
     let deploy = Router::new().route("/api/deploy", post(admin::deploy)).layer(DefaultBodyLimit::max(MAX_DEPLOY_BYTES));
+    // Uploads stream; `file_storage` applies its own limit.
+    let files = files::routes().layer(DefaultBodyLimit::disable());
+    // Web pages on any origin call the API, as they call Convex's. Credentials
+    // travel in headers, never cookies, so any origin may. HTTP actions answer
+    // CORS themselves (their OPTIONS routes), as on Convex.
+    let cors = tower_http::cors::CorsLayer::very_permissive().max_age(std::time::Duration::from_secs(86400));
     Router::new()
         .route("/version", get(|| async { concat!("convect ", env!("CARGO_PKG_VERSION")) }))
         .merge(api)
         .merge(deploy)
+        .merge(files)
+        .layer(cors)
         .merge(site::under_http())
         .with_state(state)
 }

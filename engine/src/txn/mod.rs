@@ -193,17 +193,33 @@ impl Transaction {
         }
         check_document(&value).map_err(|e| TxnError::User(e.to_string()))?;
         let table_number = self.ensure_table(table)?;
-        let id = DocumentId { table_number, internal_id: rand::random() };
-        let mut doc = value;
-        doc.insert("_id".into(), Value::String(id.encode()));
-        // Distinct, increasing creation times for inserts within one transaction.
-        let creation = self.now_ms + f64::from(self.inserts) * 1e-3;
-        self.inserts += 1;
-        doc.insert("_creationTime".into(), Value::Float64(creation));
-        let doc = Document { id, value: doc };
+        let doc = self.new_document(table_number, value);
+        let id = doc.id;
         self.validate_schema(table, &doc)?;
         self.put(id, None, Some(doc))?;
         Ok(id)
+    }
+
+    /// Inserts into a system table (which exists from the moment the engine
+    /// opens). Its documents are the engine's own: neither the user-document
+    /// rules nor the schema apply, and they may carry `_`-prefixed internal fields.
+    pub fn insert_system(&mut self, table: &str, value: BTreeMap<String, Value>) -> Result<DocumentId> {
+        let Some(table_number) = self.catalog().table_number(table) else { return user(format!("system table {table} is missing")) };
+        let doc = self.new_document(table_number, value);
+        let id = doc.id;
+        self.put(id, None, Some(doc))?;
+        Ok(id)
+    }
+
+    /// `value` with a fresh `_id` in the table and its `_creationTime`.
+    fn new_document(&mut self, table_number: u32, mut value: BTreeMap<String, Value>) -> Document {
+        let id = DocumentId { table_number, internal_id: rand::random() };
+        value.insert("_id".into(), Value::String(id.encode()));
+        // Distinct, increasing creation times for inserts within one transaction.
+        let creation = self.now_ms + f64::from(self.inserts) * 1e-3;
+        self.inserts += 1;
+        value.insert("_creationTime".into(), Value::Float64(creation));
+        Document { id, value }
     }
 
     /// Replaces the user fields of a document, keeping its system fields.

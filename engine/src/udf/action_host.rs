@@ -2,7 +2,7 @@
 //! `runQuery`/`runMutation`/`runAction` is its own call into the engine, and
 //! `fetch` and timers are real, completing on the tokio runtime.
 
-use super::{CallError, Caller};
+use super::{storage_syscalls, CallError, Caller};
 use crate::engine::Engine;
 use crate::runtime::{Completion, Host, SyscallError, SyscallResult, UdfKind};
 use serde_json::{json, Value as Json};
@@ -69,6 +69,10 @@ impl Host for ActionHost {
                 "Could not verify the request's Authorization header: auth providers are not supported by Convect yet",
             ))),
             (None, "1.0/getUserIdentity") => done.complete(Ok(Json::Null)),
+            (None, op) if storage_syscalls::is_storage_op(op) => {
+                let op = op.to_owned();
+                self.runtime.spawn(async move { done.complete(storage_syscalls::run(engine, &op, args).await) });
+            }
             (None, _) => done.complete(Err(SyscallError::new(format!("Unsupported syscall `{op}` in actions")))),
         }
     }

@@ -6,6 +6,7 @@ pub(crate) mod action_host;
 mod nested;
 mod pool;
 mod stack;
+mod storage_syscalls;
 mod syscalls;
 mod system;
 
@@ -250,7 +251,7 @@ impl Engine {
             Some(ts) => Transaction::begin_at(env, ts, exec.now_ms),
             None => Transaction::begin(env, exec.now_ms),
         };
-        let host = TxnHost::new(txn, writable, journal, deployment.clone());
+        let host = TxnHost::new(txn, writable, journal, deployment.clone(), self.clone());
         let run = self.inner.udf_pool.run(deployment.clone(), move |iso| iso.run(&exec, host)).await;
         let (outcome, mut host) = run.map_err(|failure| self.js_error(deployment, failure))?;
         // A system error fails the call whatever the function made of it.

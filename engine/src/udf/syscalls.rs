@@ -5,6 +5,8 @@
 use super::nested::NestedCalls;
 use super::system::SystemError;
 use crate::deployment::Deployment;
+use crate::engine::Engine;
+use crate::file_storage::table as files;
 use crate::query::{decode_cursor, encode_cursor, optional_value, Cursor, QueryStream};
 use crate::runtime::{Completion, Host, SyscallError, SyscallResult};
 use crate::txn::{Transaction, TxnError};
@@ -24,6 +26,8 @@ pub struct TxnHost {
     /// A system error a syscall raised: it fails the call even if the function
     /// caught the exception it saw, as on Convex, where it ends the isolate.
     pub system_error: Option<SystemError>,
+    /// For file storage's URLs.
+    engine: Engine,
 }
 
 /// Where each `paginate` call of an execution ended, in call order. A live query
@@ -58,13 +62,13 @@ fn err<T>(msg: impl Into<String>) -> Result<T, SyscallError> {
 }
 
 fn doc_json(doc: Option<&Document>) -> Json {
-    doc.map(|d| Value::Object(d.value.clone()).to_json()).unwrap_or(Json::Null)
+    doc.map(|d| d.visible_value().to_json()).unwrap_or(Json::Null)
 }
 
 impl TxnHost {
-    pub fn new(txn: Transaction, writable: bool, journal: Journal, deployment: Arc<Deployment>) -> Self {
+    pub fn new(txn: Transaction, writable: bool, journal: Journal, deployment: Arc<Deployment>, engine: Engine) -> Self {
         let nested = NestedCalls::new(deployment);
-        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1, nested, system_error: None }
+        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1, nested, system_error: None, engine }
     }
 
     fn id_arg(&self, args: &Json, op: &str) -> Result<DocumentId, SyscallError> {
@@ -74,6 +78,16 @@ impl TxnHost {
             if self.txn.table_name_of(&id).as_deref() != Some(table) {
                 return err(format!("Invalid argument `id` for `db.{op}`: \"{s}\" is not an ID of table \"{table}\""));
             }
+        }
+        Ok(id)
+    }
+
+    /// The id of a document to write, which must not be a system table's.
+    fn writable_id_arg(&self, args: &Json, op: &str) -> Result<DocumentId, SyscallError> {
+        self.require_writable()?;
+        let id = self.id_arg(args, op)?;
+        if self.txn.table_name_of(&id).is_some_and(|t| t.starts_with('_')) {
+            return err("System tables (prefixed with `_`) are read-only.");
         }
         Ok(id)
     }
@@ -151,14 +165,12 @@ impl TxnHost {
                 Ok(json!({ "_id": id.encode() }))
             }
             "1.0/shallowMerge" => {
-                self.require_writable()?;
-                let id = self.id_arg(&args, "patch")?;
+                let id = self.writable_id_arg(&args, "patch")?;
                 self.txn.patch(id, patch_fields(&args["value"])?)?;
                 Ok(Json::Null)
             }
             "1.0/replace" => {
-                self.require_writable()?;
-                let id = self.id_arg(&args, "replace")?;
+                let id = self.writable_id_arg(&args, "replace")?;
                 let mut value = object_from_json(&args["value"]).map_err(|e| SyscallError::new(e.to_string()))?;
                 value.remove("_id");
                 value.remove("_creationTime");
@@ -166,12 +178,28 @@ impl TxnHost {
                 Ok(Json::Null)
             }
             "1.0/remove" => {
-                self.require_writable()?;
-                let id = self.id_arg(&args, "delete")?;
+                let id = self.writable_id_arg(&args, "delete")?;
                 self.txn.delete(id)?;
                 Ok(Json::Null)
             }
             "1.0/getUserIdentity" => Ok(Json::Null),
+            "1.0/storageGetUrl" => {
+                let doc = files::resolve(&mut self.txn, storage_id_arg(&args, "getUrl")?, "getUrl")?;
+                Ok(doc.map(|d| json!(self.engine.files().url_of(&d))).unwrap_or(Json::Null))
+            }
+            "1.0/storageGetMetadata" => {
+                let doc = files::resolve(&mut self.txn, storage_id_arg(&args, "getMetadata")?, "getMetadata")?;
+                Ok(doc.as_ref().map(files::metadata).unwrap_or(Json::Null))
+            }
+            "1.0/storageGenerateUploadUrl" => {
+                self.require_writable()?;
+                Ok(json!(self.engine.files().upload_url()))
+            }
+            "1.0/storageDelete" => {
+                self.require_writable()?;
+                files::delete(&mut self.txn, storage_id_arg(&args, "delete")?)?;
+                Ok(Json::Null)
+            }
             _ => err(format!("Unsupported syscall `{op}` in Convect")),
         }
     }
@@ -213,6 +241,11 @@ impl TxnHost {
         self.journal.recorded.push(cursor.clone());
         Ok(json!({ "page": page, "isDone": is_done, "continueCursor": cursor, "splitCursor": null, "pageStatus": null }))
     }
+}
+
+/// The `storageId` argument of a `ctx.storage` method.
+pub(crate) fn storage_id_arg<'a>(args: &'a Json, op: &str) -> Result<&'a str, SyscallError> {
+    args["storageId"].as_str().ok_or_else(|| SyscallError::new(format!("Invalid argument `storageId` for `storage.{op}`: expected a string")))
 }
 
 /// A patch: fields set to `{"$undefined": null}` are removed.

@@ -74,9 +74,7 @@ globalThis.Convex = {
       pending.set(id, { resolve, reject });
       send({ type: "syscall", call, id, op, args });
     }),
-  jsSyscall: (op) => {
-    throw new Error(`\`${op}\` is not supported by Convect yet`);
-  },
+  jsSyscall: convectJsSyscall,
 };
 
 const settle = ({ id, ok, value, message, data }) => {
