@@ -8,26 +8,12 @@
 // server's work directory (kept with CONVECT_KEEP_TMP=1).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import http from "node:http";
 import path from "node:path";
 import { deflateSync } from "node:zlib";
-import { chromium } from "playwright-core";
 import { useServer } from "./harness.mjs";
 import { api } from "./support.mjs";
-import { buildUploadPage } from "./web/build.mjs";
+import { openPage, servePage } from "./web/browser.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const WAIT_MS = 15_000;
 
 const srv = useServer(async (server) => {
@@ -71,26 +57,6 @@ function png(rows) {
   ]);
 }
 
-/** Serves the page and its bundle on a free loopback port; resolves to its URL. */
-async function servePage(t) {
-  const { html, js } = await buildUploadPage();
-  const web = http.createServer((req, res) => {
-    const url = new URL(req.url, "http://page");
-    if (url.pathname === "/upload.js") {
-      res.writeHead(200, { "content-type": "text/javascript" }).end(js);
-    } else if (url.pathname === "/") {
-      res.writeHead(200, { "content-type": "text/html" }).end(html);
-    } else if (url.pathname === "/favicon.ico") {
-      res.writeHead(204).end();
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((resolve) => web.listen(0, "127.0.0.1", resolve));
-  t.after(() => new Promise((resolve) => web.close(resolve)));
-  return `http://127.0.0.1:${web.address().port}`;
-}
-
 /** Waits for `predicate` in the page; a timeout reports the page's state and errors. */
 async function waitOnPage(page, problems, what, predicate, arg) {
   try {
@@ -110,7 +76,6 @@ async function waitOnPage(page, problems, what, predicate, arg) {
 }
 
 test("a page uploads a PNG from a file input and follows the live list of files", async (t, server) => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing (apt-get install chromium)`);
   const client = server.client();
   assert.deepEqual(await client.query(api.files.list, {}), []);
   const image = png([
@@ -124,15 +89,8 @@ test("a page uploads a PNG from a file input and follows the live list of files"
     ],
   ]);
 
-  const pageUrl = await servePage(t);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 640, height: 400 } });
-  const problems = [];
-  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  page.on("console", (msg) => {
-    if (msg.type() === "error") problems.push(`console error: ${msg.text()}`);
-  });
+  const pageUrl = await servePage(t, "upload.html", "upload.js");
+  const { page, problems } = await openPage(t);
 
   await page.goto(`${pageUrl}/?${new URLSearchParams({ convex: server.url })}`);
   await waitOnPage(page, problems, "the empty list", () => document.querySelector("#files")?.dataset.loaded === "true");

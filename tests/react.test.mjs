@@ -5,51 +5,17 @@
 // shows up in the list. A screenshot is left in the server's work directory
 // (kept with CONVECT_KEEP_TMP=1).
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import http from "node:http";
 import path from "node:path";
-import { chromium } from "playwright-core";
 import { useServer } from "./harness.mjs";
 import { api, uniqueName } from "./support.mjs";
-import { buildPage } from "./web/build.mjs";
+import { openPage, servePage } from "./web/browser.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const WAIT_MS = 15_000;
 
 const srv = useServer(async (server) => {
   await server.deploy("live");
 });
 const test = srv.test;
-
-/** Serves the page and its bundle on a free loopback port; resolves to its URL. */
-async function servePage(t) {
-  const { html, js } = await buildPage();
-  const web = http.createServer((req, res) => {
-    const url = new URL(req.url, "http://page");
-    if (url.pathname === "/app.js") {
-      res.writeHead(200, { "content-type": "text/javascript" }).end(js);
-    } else if (url.pathname === "/") {
-      res.writeHead(200, { "content-type": "text/html" }).end(html);
-    } else if (url.pathname === "/favicon.ico") {
-      res.writeHead(204).end();
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((resolve) => web.listen(0, "127.0.0.1", resolve));
-  t.after(() => new Promise((resolve) => web.close(resolve)));
-  return `http://127.0.0.1:${web.address().port}`;
-}
 
 const listTexts = (page) =>
   page.$$eval("#messages li", (items) => items.map((li) => li.textContent));
@@ -73,20 +39,12 @@ async function waitForList(page, expected) {
 }
 
 test("a React page follows a live list and runs a mutation from a button", async (t, server) => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing (apt-get install chromium)`);
   const channel = uniqueName("react");
   const client = server.client();
   await client.mutation(api.messages.send, { channel, body: "first" });
 
-  const pageUrl = await servePage(t);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 640, height: 400 } });
-  const problems = [];
-  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  page.on("console", (msg) => {
-    if (msg.type() === "error") problems.push(`console error: ${msg.text()}`);
-  });
+  const pageUrl = await servePage(t, "index.html", "app.jsx");
+  const { page, problems } = await openPage(t);
 
   const query = new URLSearchParams({ convex: server.url, channel });
   await page.goto(`${pageUrl}/?${query}`);

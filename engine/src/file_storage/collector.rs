@@ -39,7 +39,11 @@ pub fn start_collector(engine: Engine) {
                 }
                 orphan = orphans.recv() => orphan.into_iter().collect(),
                 commit = commits.recv() => match commit {
-                    Ok(summary) => named_blobs(&summary, by_blob),
+                    Ok(summary) => {
+                        // Commits are announced before they are readable.
+                        engine.committer().wait_for(summary.ts).await;
+                        named_blobs(&summary, by_blob)
+                    }
                     Err(RecvError::Lagged(_)) => {
                         full(&engine).await;
                         continue;

@@ -1,20 +1,29 @@
-//! HTTP actions: requests routed by `convex/http.ts`'s `HttpRouter`, buffered
-//! whole in both directions (no streaming yet). The boundary: `server/site.rs`
-//! turns HTTP into an `HttpRequest` (body already limited) and an
-//! `HttpResponse` back into HTTP; this module runs the router's module on the
-//! action pool, where prelude.js's `invokeHttp` routes the request with the
-//! router's own `lookup`, and renders failures as Convex's HTTP action errors
-//! read. Only the QuickJS runtime serves them: `http.ts` cannot be `"use node"`.
+//! HTTP actions: requests routed by `convex/http.ts`'s `HttpRouter`. The
+//! boundary: `server/site.rs` turns HTTP into an `HttpRequest` (body read
+//! whole, within Convex's limit) and an `HttpResponse` back into HTTP; this
+//! module runs the router's module on the action pool, where prelude.js's
+//! `invokeHttp` routes the request with the router's own `lookup`, and renders
+//! failures as Convex's HTTP action errors read. A response comes back whole,
+//! or, when its body is a `ReadableStream`, as a head and then chunks while
+//! the action runs (`stream.rs`). Only the QuickJS runtime serves them:
+//! `http.ts` cannot be `"use node"`.
+
+pub mod stream;
 
 use crate::deployment::Deployment;
 use crate::engine::Engine;
 use crate::env_vars::SITE_URL;
-use crate::runtime::{Execution, JsFailure, UdfKind};
+use crate::runtime::{ExecOutcome, Execution, JsFailure, UdfKind};
 use crate::udf::action_host::ActionHost;
 use crate::udf::{logged_request_id, CallError};
 use base64::Engine as _;
 use convect_bundler::ModuleKind;
+use axum::body::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use serde_json::json;
+use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// Convex's limit on an HTTP action's request body.
 pub const MAX_REQUEST_BODY: usize = 20 << 20;
@@ -33,14 +42,28 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
 }
 
-#[derive(Debug, serde::Deserialize)]
 pub struct HttpResponse {
     pub status: u16,
     /// In order, repeated names (`set-cookie`) kept apart.
     pub headers: Vec<(String, String)>,
+    pub body: HttpBody,
+}
+
+pub enum HttpBody {
+    Full(Vec<u8>),
+    /// Chunks as the action produces them; an error after the head (the
+    /// action failed mid-stream) must cut the response off, not end it.
+    Stream(BoxStream<'static, std::io::Result<Bytes>>),
+}
+
+/// What `invokeHttp` resolves to when the body was not a stream.
+#[derive(serde::Deserialize)]
+struct WholeResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
     /// Base64 as the isolate hands it over; bytes once decoded.
     #[serde(deserialize_with = "from_base64")]
-    pub body: Vec<u8>,
+    body: Vec<u8>,
 }
 
 fn from_base64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
@@ -77,6 +100,8 @@ impl HttpRequest {
     }
 }
 
+type Run = tokio::task::JoinHandle<Result<ExecOutcome, JsFailure>>;
+
 impl Engine {
     /// Runs the HTTP action `request` routes to; every outcome is a response.
     pub async fn http_action(&self, request: HttpRequest) -> HttpResponse {
@@ -93,18 +118,54 @@ impl Engine {
             time_limit: self.inner.action_timeout,
             env: deployment.env.clone(),
         };
-        let host = ActionHost { unverified_credentials: request.has_credentials(), ..ActionHost::new(self.clone()) };
-        let run = self.inner.action_pool.run(deployment.clone(), move |iso| iso.run_http(&exec, host).0).await;
-        let result = run.and_then(|outcome| {
-            for line in &outcome.log_lines {
-                tracing::info!(path = request.path, "{line}");
+        let (sink, mut source) = stream::response_channel();
+        let host = ActionHost {
+            response: Some(sink),
+            unverified_credentials: request.has_credentials(),
+            ..ActionHost::new(self.clone())
+        };
+        let engine = self.clone();
+        let for_pool = deployment.clone();
+        // Its own task: a streamed response outlives this call.
+        let mut run: Run = tokio::spawn(async move { engine.inner.action_pool.run(for_pool, move |iso| iso.run_http(&exec, host).0).await });
+        let path = request.path;
+        tokio::select! {
+            biased;
+            Ok(head) = &mut source.head => self.streamed(deployment, path, head, source.chunks, run),
+            joined = &mut run => {
+                let result = joined.unwrap_or_else(|e| Err(JsFailure::new(format!("the HTTP action crashed: {e}"))));
+                let response = Self::finished(&path, result).and_then(|value| {
+                    let whole: WholeResponse = serde_json::from_str(&value).map_err(|e| JsFailure::new(format!("invalid HTTP action response: {e}")))?;
+                    Ok(HttpResponse { status: whole.status, headers: whole.headers, body: HttpBody::Full(whole.body) })
+                });
+                response.unwrap_or_else(|failure| self.http_error(&deployment, &path, failure))
             }
-            outcome.result
-        });
-        let response = result.and_then(|value| {
-            serde_json::from_str(&value).map_err(|e| JsFailure::new(format!("invalid HTTP action response: {e}")))
-        });
-        response.unwrap_or_else(|failure| self.http_error(&deployment, &request.path, failure))
+        }
+    }
+
+    /// Logs an execution's lines; its result.
+    fn finished(path: &str, run: Result<ExecOutcome, JsFailure>) -> Result<String, JsFailure> {
+        let outcome = run?;
+        for line in &outcome.log_lines {
+            tracing::info!(path, "{line}");
+        }
+        outcome.result
+    }
+
+    /// A response whose head the action sent: its chunks as they come, then
+    /// the action's outcome, which cuts the response off if it failed.
+    fn streamed(&self, deployment: Arc<Deployment>, path: String, head: stream::Head, chunks: mpsc::Receiver<Bytes>, run: Run) -> HttpResponse {
+        let engine = self.clone();
+        let outcome = async move {
+            let result = run.await.unwrap_or_else(|e| Err(JsFailure::new(format!("the HTTP action crashed: {e}"))));
+            let failure = Self::finished(&path, result).err()?;
+            let error = engine.http_error(&deployment, &path, failure);
+            tracing::warn!(path, status = error.status, "the HTTP action failed after its response started; cutting it off");
+            Some(Err(std::io::Error::other("the HTTP action failed mid-response")))
+        };
+        let body = futures::stream::unfold(chunks, |mut rx| async move { rx.recv().await.map(|chunk| (Ok(chunk), rx)) })
+            .chain(futures::stream::once(outcome).filter_map(std::future::ready));
+        HttpResponse { status: head.status, headers: head.headers, body: HttpBody::Stream(Box::pin(body)) }
     }
 
     /// A failed HTTP action as Convex answers it: 500, with the error's
@@ -121,7 +182,7 @@ impl Engine {
         HttpResponse {
             status: 500,
             headers: vec![("content-type".into(), "application/json".into())],
-            body: body.to_string().into_bytes(),
+            body: HttpBody::Full(body.to_string().into_bytes()),
         }
     }
 }
@@ -136,6 +197,6 @@ fn not_routed(path: &str) -> HttpResponse {
     HttpResponse {
         status: 404,
         headers: vec![("content-type".into(), "text/plain;charset=UTF-8".into())],
-        body: format!("No HttpAction routed for {path}").into_bytes(),
+        body: HttpBody::Full(format!("No HttpAction routed for {path}").into_bytes()),
     }
 }

@@ -152,17 +152,32 @@
 
   const { invoke, analyze, describeError } = convectEntryPoints({ show, begin });
 
-  // ---- HTTP actions: a buffered request in, a buffered response out ----
-  // The request is `{ method, url, path, headers: [[name, value]], body }` and
-  // the response `{ status, headers, body }`, bodies in base64. Routing is the
-  // router's own `lookup`, answering an unrouted request as convex/server's
-  // `runRequest` does (which needs syscalls of Convex's runtime we do not have).
+  // ---- HTTP actions: a buffered request in, a response out ----
+  // The request is `{ method, url, path, headers: [[name, value]], body }`,
+  // the body in base64. A response whose body is a stream goes out as it is
+  // produced: its head, then each chunk (http_actions/stream.rs; a chunk's
+  // syscall resolves once the server queued it, so a slow client slows the
+  // stream). Any other comes back whole as `{ status, headers, body }`.
+  // Routing is the router's own `lookup`, answering an unrouted request as
+  // convex/server's `runRequest` does (which needs syscalls of Convex's
+  // runtime we do not have).
+  const { streamOf, toBytes } = convectStreamBodies();
   const toBase64 = (bytes) => Buffer.from(bytes).toString("base64");
+  const hostCall = async (op, args) => JSON.parse(await hostAsyncSyscall(op, JSON.stringify(args)));
+  const success = (value) => JSON.stringify({ ok: true, value: JSON.stringify(value) });
   const serializeResponse = async (response) => {
     const headers = [];
     response.headers.forEach((value, name) => headers.push([name, value]));
-    const body = toBase64(await response.arrayBuffer());
-    return JSON.stringify({ ok: true, value: JSON.stringify({ status: response.status, headers, body }) });
+    const stream = streamOf(response);
+    if (stream === undefined) {
+      return success({ status: response.status, headers, body: toBase64(await response.arrayBuffer()) });
+    }
+    await hostCall("convect/httpResponseHead", { status: response.status, headers });
+    for await (const chunk of stream) {
+      const bytes = toBytes(chunk);
+      if (bytes.length > 0) await hostCall("convect/httpResponseChunk", { chunk: toBase64(bytes) });
+    }
+    return success({ streamed: true });
   };
   const invokeHttp = async (ns, _exportName, _kind, requestJson, metaJson) => {
     begin("action", JSON.parse(metaJson));

@@ -15,7 +15,17 @@ use std::time::Instant;
 
 /// The entry points shared with the Node.js runtime, then the prelude, in one
 /// block so that the shared declarations stay out of the global scope.
-const PRELUDE: &str = concat!("{\n", include_str!("shared.js"), "\n", include_str!("prelude.js"), "\n}");
+const PRELUDE: &str = concat!(
+    "{\n",
+    include_str!("shared.js"),
+    "\n",
+    include_str!("web_streams.js"),
+    "\n",
+    include_str!("stream_bodies.js"),
+    "\n",
+    include_str!("prelude.js"),
+    "\n}"
+);
 
 /// Polls a future on this thread until it is ready. The isolate is
 /// single-threaded, so the runtime's lock is never contended, and the futures
@@ -160,7 +170,9 @@ impl Isolate {
             }
             over
         }))));
-        context.enter(|ctx| install_globals(&ctx, &shared)).map_err(|e| JsFailure::new(format!("prelude: {e}")))?;
+        context
+            .enter(|ctx| install_globals(&ctx, &shared).map_err(|e| failure_from(&ctx, e)))
+            .map_err(|e| JsFailure::new(format!("prelude: {e}")))?;
         context.enter(|ctx| set_process_env(&ctx, env)).map_err(|e| JsFailure::new(format!("process.env: {e}")))?;
         Ok(Isolate { namespaces: HashMap::new(), shared, completions, healthy: true, context, runtime })
     }

@@ -1,10 +1,11 @@
 //! HTTP actions over HTTP: served on the site port at the root, and under
 //! `/http/` on the API port (`/http/foo` is the route `/foo`). This file only
 //! translates: the body is read up to Convex's limit, the request handed to
-//! `Engine::http_action` (`http_actions/`), its response sent back.
+//! `Engine::http_action` (`http_actions/`), its response sent back, a
+//! streamed one chunk by chunk as the action produces it.
 
 use super::AppState;
-use crate::http_actions::{HttpRequest, HttpResponse, MAX_REQUEST_BODY};
+use crate::http_actions::{HttpBody, HttpRequest, HttpResponse, MAX_REQUEST_BODY};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -110,7 +111,10 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response>
 /// The handler's response; one it could not have meant (an invalid header)
 /// is a server error, named.
 fn into_http(response: HttpResponse) -> Response {
-    let mut out = Response::new(Body::from(response.body));
+    let mut out = Response::new(match response.body {
+        HttpBody::Full(bytes) => Body::from(bytes),
+        HttpBody::Stream(chunks) => Body::from_stream(chunks),
+    });
     *out.status_mut() = match StatusCode::from_u16(response.status) {
         Ok(s) => s,
         Err(_) => return server_error(format!("invalid status {}", response.status)),

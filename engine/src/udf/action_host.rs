@@ -4,6 +4,7 @@
 
 use super::{storage_syscalls, CallError, Caller};
 use crate::engine::Engine;
+use crate::http_actions::stream::{is_stream_op, ResponseSink};
 use crate::runtime::{Completion, Host, SyscallError, SyscallResult, UdfKind};
 use serde_json::{json, Value as Json};
 use std::time::Duration;
@@ -14,6 +15,8 @@ const MAX_FETCH_BODY: usize = 64 << 20;
 pub struct ActionHost {
     pub engine: Engine,
     pub runtime: tokio::runtime::Handle,
+    /// Where an HTTP action's streamed response goes.
+    pub response: Option<ResponseSink>,
     /// Set for an HTTP action whose request carries an `Authorization` header.
     /// No auth provider can verify it yet, so `getUserIdentity` fails, as on
     /// Convex for credentials it cannot verify; without one it is `null`.
@@ -22,7 +25,7 @@ pub struct ActionHost {
 
 impl ActionHost {
     pub fn new(engine: Engine) -> Self {
-        ActionHost { engine, runtime: tokio::runtime::Handle::current(), unverified_credentials: false }
+        ActionHost { engine, runtime: tokio::runtime::Handle::current(), response: None, unverified_credentials: false }
     }
 }
 
@@ -38,6 +41,12 @@ impl Host for ActionHost {
     }
 
     fn async_syscall(&mut self, op: &str, args: Json, done: Completion) {
+        if is_stream_op(op) {
+            return match &mut self.response {
+                Some(sink) => sink.syscall(op, args, done, &self.runtime),
+                None => done.complete(Err(SyscallError::new("only an HTTP action's response can stream"))),
+            };
+        }
         let kind = match op {
             "1.0/actions/query" => Some(UdfKind::Query),
             "1.0/actions/mutation" => Some(UdfKind::Mutation),
