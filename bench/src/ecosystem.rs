@@ -3,12 +3,12 @@
 //! action in QuickJS, interleaved in one run; and the deploy time of a folder
 //! whose action imports a large CommonJS package, beside bundling it alone.
 
-use crate::load::{self, Call, Load};
-use crate::machine::{tree_cpu_time, Machine};
-use crate::report::{machine_paragraph, ms, thousands};
+use crate::load::{self, Call, Contender};
+use crate::machine::Machine;
+use crate::report::{calls_table, machine_paragraph, ms, thousands};
 use crate::server::{run_cli, Server};
 use crate::stats::Measurement;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -41,7 +41,6 @@ fn ping_args(n: usize) -> Value {
 
 const QUICKJS: Call = Call { route: "/api/action", path: "ping:ping", args: ping_args };
 const NODE: Call = Call { route: "/api/action", path: "nodePing:ping", args: ping_args };
-const RUNTIMES: [(&str, Call); 2] = [("QuickJS action", QUICKJS), ("Node.js action", NODE)];
 
 /// Deploy timings of the large-dependency folder.
 pub struct DeployTimes {
@@ -57,38 +56,13 @@ pub struct Results {
 }
 
 pub async fn run(bin: &Path, server: &Server, work: &Path, args: &EcosystemArgs) -> Result<Results> {
-    let client = load::client(16)?;
-    for (_, call) in RUNTIMES {
-        phase(server, &client, call, 16, 200, 0).await?; // warm workers and connections
-    }
-    let mut calls: Vec<Measurement> = Vec::new();
-    for round in 0..args.rounds.max(1) {
-        for (concurrency, total) in [(1, args.sequential), (16, args.concurrent)] {
-            for (name, call) in RUNTIMES {
-                let mut m = phase(server, &client, call, concurrency, total / args.rounds.max(1), round * total).await?;
-                m.path = name.into();
-                match calls.iter_mut().find(|c| c.path == m.path && c.shape == m.shape) {
-                    Some(c) => c.absorb(m),
-                    None => calls.push(m),
-                }
-            }
-        }
-    }
+    let runtimes = [
+        Contender { name: "QuickJS action", url: &server.url, call: QUICKJS },
+        Contender { name: "Node.js action", url: &server.url, call: NODE },
+    ];
+    let calls = load::compare(server, &runtimes, &[(1, args.sequential), (16, args.concurrent)], args.rounds).await?;
     let deploy = deploy_times(bin, server, work, args.deploys).await?;
     Ok(Results { calls, deploy })
-}
-
-async fn phase(server: &Server, client: &reqwest::Client, call: Call, concurrency: usize, calls: usize, first: usize) -> Result<Measurement> {
-    let pid = server.pid().map_or_else(|| "0".into(), |p| p.to_string());
-    let before = tree_cpu_time(&pid);
-    let load = Load { call, concurrency, mutations: calls, deadline: Duration::from_secs(120), first };
-    let outcome = load::run(client, &server.url, load).await;
-    if let Some(e) = outcome.first_error {
-        bail!("{} failed {} times; first error: {e}", call.path, outcome.errors);
-    }
-    let mut m = Measurement::new(call.path, load::shape_of(concurrency), outcome.latencies.len(), outcome.elapsed, outcome.latencies);
-    m.server_cpu = tree_cpu_time(&pid).zip(before).map(|(a, b)| a - b);
-    Ok(m)
 }
 
 async fn deploy_times(bin: &Path, server: &Server, work: &Path, deploys: usize) -> Result<DeployTimes> {
@@ -123,24 +97,6 @@ fn median(sorted: &[Duration]) -> Duration {
     sorted[sorted.len() / 2]
 }
 
-fn calls_table(calls: &[Measurement]) -> String {
-    let mut out = String::from("| runtime | load | calls | calls/s | p50 | p99 | server CPU per call (with Node.js workers) |\n|---|---|---:|---:|---:|---:|---:|\n");
-    for m in calls {
-        let cpu = m.server_cpu.map_or_else(|| "–".into(), |c| ms(c / m.inserts.max(1) as u32));
-        out += &format!(
-            "| {} | {} | {} | **{}** | {} | {} | {} |\n",
-            m.path,
-            m.shape,
-            thousands(m.inserts as f64),
-            thousands(m.rate()),
-            ms(m.percentile(50.0)),
-            ms(m.percentile(99.0)),
-            cpu
-        );
-    }
-    out
-}
-
 fn deploy_table(d: &DeployTimes) -> String {
     format!(
         "| step | time |\n|---|---:|\n\
@@ -156,7 +112,8 @@ fn deploy_table(d: &DeployTimes) -> String {
 }
 
 pub fn report(results: &Results) -> String {
-    format!("{}\n{}", calls_table(&results.calls), deploy_table(&results.deploy))
+    let calls = calls_table("runtime", "server CPU per call (with Node.js workers)", &results.calls);
+    format!("{calls}\n{}", deploy_table(&results.deploy))
 }
 
 pub fn section(machine: &Machine, results: &Results, args: &EcosystemArgs) -> String {

@@ -1,9 +1,13 @@
 //! The HTTP load generator: `concurrency` workers, each with its own keep-alive
 //! connection from a shared pool, call one function (`items:insert` one
 //! document at a time, or any other [`Call`]) until a fixed number of calls
-//! (or a time limit) is reached.
+//! (or a time limit) is reached; and [`compare`], which measures several calls
+//! under the same load, interleaved so that they share the background load.
 
 use crate::doc;
+use crate::machine::tree_cpu_time;
+use crate::server::Server;
+use crate::stats::Measurement;
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,17 +73,21 @@ pub fn client(max_concurrency: usize) -> Result<reqwest::Client> {
         .build()?)
 }
 
-/// Makes call number `n`; Ok only on `{"status":"success"}`.
-async fn call(client: &reqwest::Client, endpoint: &str, what: Call, n: usize) -> Result<()> {
-    let body = json!({ "path": what.path, "args": (what.args)(n), "format": "convex_encoded_json" });
+/// Posts function `path` with `args` to `endpoint`; its value, only on `{"status":"success"}`.
+pub async fn value_of(client: &reqwest::Client, endpoint: &str, path: &str, args: Value) -> Result<Value> {
+    let body = json!({ "path": path, "args": args, "format": "convex_encoded_json" });
     let res = client.post(endpoint).json(&body).send().await?;
     let status = res.status();
     let text = res.text().await?;
-    let ok = serde_json::from_str::<Value>(&text).is_ok_and(|v| v["status"] == "success");
-    if !status.is_success() || !ok {
-        bail!("HTTP {status}: {text}");
+    match serde_json::from_str::<Value>(&text) {
+        Ok(mut v) if status.is_success() && v["status"] == "success" => Ok(v["value"].take()),
+        _ => bail!("HTTP {status}: {text}"),
     }
-    Ok(())
+}
+
+/// Makes call number `n`.
+async fn call(client: &reqwest::Client, endpoint: &str, what: Call, n: usize) -> Result<()> {
+    value_of(client, endpoint, what.path, (what.args)(n)).await.map(drop)
 }
 
 /// One worker: takes mutation numbers from `next` until they run out or time is up.
@@ -117,4 +125,52 @@ pub async fn run(client: &reqwest::Client, url: &str, load: Load) -> Outcome {
     }
     total.elapsed = start.elapsed();
     total
+}
+
+/// One row of a [`compare`]: `call` posted to the server at `url`, reported as `name`.
+#[derive(Clone, Copy)]
+pub struct Contender<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+    pub call: Call,
+}
+
+/// Measures every contender at each `(concurrency, calls)` of `loads`: one row
+/// per contender and load, in load order. The calls are split into `rounds`
+/// rounds that alternate the contenders, so that all see the same background
+/// load, after 200 unmeasured calls of each (workers, connections, caches).
+pub async fn compare(server: &Server, contenders: &[Contender<'_>], loads: &[(usize, usize)], rounds: usize) -> Result<Vec<Measurement>> {
+    let max = loads.iter().map(|&(concurrency, _)| concurrency).max().unwrap_or(1);
+    let client = client(max)?;
+    for &contender in contenders {
+        measure(server, &client, contender, max, 200, 0).await?;
+    }
+    let rounds = rounds.max(1);
+    let mut rows: Vec<Measurement> = Vec::new();
+    for round in 0..rounds {
+        for &(concurrency, total) in loads {
+            for &contender in contenders {
+                let m = measure(server, &client, contender, concurrency, total / rounds, round * total).await?;
+                match rows.iter_mut().find(|r| r.path == m.path && r.shape == m.shape) {
+                    Some(r) => r.absorb(m),
+                    None => rows.push(m),
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// One phase of a comparison, with the CPU time of the server and its children (Node.js workers).
+async fn measure(server: &Server, client: &reqwest::Client, c: Contender<'_>, concurrency: usize, calls: usize, first: usize) -> Result<Measurement> {
+    let pid = server.pid().map_or_else(|| "0".into(), |p| p.to_string());
+    let before = tree_cpu_time(&pid);
+    let load = Load { call: c.call, concurrency, mutations: calls, deadline: Duration::from_secs(120), first };
+    let outcome = run(client, c.url, load).await;
+    if let Some(e) = outcome.first_error {
+        bail!("{} failed {} times; first error: {e}", c.call.path, outcome.errors);
+    }
+    let mut m = Measurement::new(c.name, shape_of(concurrency), outcome.latencies.len(), outcome.elapsed, outcome.latencies);
+    m.server_cpu = tree_cpu_time(&pid).zip(before).map(|(a, b)| a - b);
+    Ok(m)
 }

@@ -8,9 +8,13 @@
 //! trips, query re-executions per write, and server memory per connection and
 //! per subscription. `convect-bench ecosystem` measures `"use node"` action
 //! calls beside QuickJS ones, and deploys of a large CommonJS dependency.
+//! `convect-bench files` measures file upload and download throughput beside
+//! raw disk writes and reads, HTTP actions beside queries, and the time to the
+//! first event of a streamed HTTP action response.
 
 mod doc;
 mod ecosystem;
+mod files;
 mod live;
 mod live_report;
 mod load;
@@ -50,6 +54,8 @@ enum Bench {
     Live(live::LiveArgs),
     /// Node.js action calls beside QuickJS ones; deploy time with a large CommonJS dependency
     Ecosystem(ecosystem::EcosystemArgs),
+    /// File upload/download throughput beside raw disk I/O; HTTP actions beside queries; first SSE event
+    Files(files::FilesArgs),
 }
 
 #[derive(clap::Args)]
@@ -119,22 +125,6 @@ async fn run_phases(server: &Server, work: &Path, args: &InsertsArgs) -> Result<
     runner.run(&phases(args), args.rounds.max(1), PHASE_DEADLINE).await
 }
 
-/// Starts and prepares the server, measures, and stops it (also on error).
-async fn measure(bin: &Path, repo: &Path, work: &Path, args: &InsertsArgs) -> Result<Vec<Measurement>> {
-    let functions = work.join("convex");
-    copy_fixture(repo, "fixture", &functions)?;
-    let server = Server::start(bin, &work.join("data")).await?;
-    let results = match server.deploy(bin, &functions).await {
-        Ok(()) => run_phases(&server, work, args).await,
-        Err(e) => Err(e),
-    };
-    if results.is_err() {
-        eprintln!("server output (last lines):\n{}", server.log_tail());
-    }
-    server.stop().await?;
-    results
-}
-
 /// What the run measures, as Markdown for BENCHMARKS.md.
 fn setup_text(args: &InsertsArgs) -> String {
     let c: Vec<String> = args.concurrency.iter().map(|c| c.to_string()).collect();
@@ -177,7 +167,8 @@ async fn inserts(args: InsertsArgs) -> Result<()> {
     let work = work_dir(&repo, "bench-")?;
     let started = Instant::now();
     let load_before = machine::load_average();
-    let results = measure(&bin, &repo, work.path(), &args).await.context("benchmark failed")?;
+    let measure = async |server: &Server| run_phases(server, work.path(), &args).await;
+    let results = with_deployed(&bin, &repo, work.path(), "fixture", measure).await.context("benchmark failed")?;
     let machine = machine::Machine::detect(&repo, work.path(), load_before);
     println!("{}", report::table(&results));
     println!("{}", report::interpretation(&results, &machine));
@@ -202,22 +193,6 @@ fn raise_open_files(needed: u64) -> Result<()> {
     Ok(())
 }
 
-/// Starts and prepares the server, measures live queries, and stops it (also on error).
-async fn measure_live(bin: &Path, repo: &Path, work: &Path, args: &live::LiveArgs) -> Result<live::LiveResults> {
-    let functions = work.join("convex");
-    copy_fixture(repo, "fixture", &functions)?;
-    let server = Server::start(bin, &work.join("data")).await?;
-    let results = match server.deploy(bin, &functions).await {
-        Ok(()) => live::run(&server, args).await,
-        Err(e) => Err(e),
-    };
-    if results.is_err() {
-        eprintln!("server output (last lines):\n{}", server.log_tail());
-    }
-    server.stop().await?;
-    results
-}
-
 async fn live_bench(args: live::LiveArgs) -> Result<()> {
     let repo = repo_root();
     let bin = convect_bin(&repo)?;
@@ -226,7 +201,8 @@ async fn live_bench(args: live::LiveArgs) -> Result<()> {
     let work = work_dir(&repo, "bench-live-")?;
     let started = Instant::now();
     let load_before = machine::load_average();
-    let results = measure_live(&bin, &repo, work.path(), &args).await.context("benchmark failed")?;
+    let measure = async |server: &Server| live::run(server, &args).await;
+    let results = with_deployed(&bin, &repo, work.path(), "fixture", measure).await.context("benchmark failed")?;
     let machine = machine::Machine::detect(&repo, work.path(), load_before);
     println!("{}", live_report::latency_table(&results));
     println!("{}", live_report::baseline_table(&results));
@@ -244,28 +220,54 @@ async fn live_bench(args: live::LiveArgs) -> Result<()> {
     Ok(())
 }
 
-async fn ecosystem_bench(args: ecosystem::EcosystemArgs) -> Result<()> {
-    let repo = repo_root();
-    let bin = convect_bin(&repo)?;
-    let work = work_dir(&repo, "bench-ecosystem-")?;
-    let load_before = machine::load_average();
-    let functions = work.path().join("convex");
-    copy_fixture(&repo, "fixture-ecosystem", &functions)?;
-    let server = Server::start(&bin, &work.path().join("data")).await?;
-    let results = match server.deploy(&bin, &functions).await {
-        Ok(()) => ecosystem::run(&bin, &server, work.path(), &args).await,
+/// Starts a server on `work/data`, deploys `bench/<fixture>` to it, runs
+/// `measure` and stops the server (also on error, after printing its last output).
+async fn with_deployed<T>(bin: &Path, repo: &Path, work: &Path, fixture: &str, measure: impl AsyncFnOnce(&Server) -> Result<T>) -> Result<T> {
+    let functions = work.join("convex");
+    copy_fixture(repo, fixture, &functions)?;
+    let server = Server::start(bin, &work.join("data")).await?;
+    let results = match server.deploy(bin, &functions).await {
+        Ok(()) => measure(&server).await,
         Err(e) => Err(e),
     };
     if results.is_err() {
         eprintln!("server output (last lines):\n{}", server.log_tail());
     }
     server.stop().await?;
-    let results = results.context("benchmark failed")?;
+    results
+}
+
+async fn ecosystem_bench(args: ecosystem::EcosystemArgs) -> Result<()> {
+    let repo = repo_root();
+    let bin = convect_bin(&repo)?;
+    let work = work_dir(&repo, "bench-ecosystem-")?;
+    let load_before = machine::load_average();
+    let measure = async |server: &Server| ecosystem::run(&bin, server, work.path(), &args).await;
+    let results = with_deployed(&bin, &repo, work.path(), "fixture-ecosystem", measure).await.context("benchmark failed")?;
     let machine = machine::Machine::detect(&repo, work.path(), load_before);
     println!("{}", ecosystem::report(&results));
     if !args.no_write {
         let path = repo.join("BENCHMARKS.md");
         report::write_between(&path, ecosystem::BEGIN, ecosystem::END, &ecosystem::section(&machine, &results, &args))?;
+        println!("updated {}", path.display());
+    }
+    Ok(())
+}
+
+async fn files_bench(args: files::FilesArgs) -> Result<()> {
+    let repo = repo_root();
+    let bin = convect_bin(&repo)?;
+    let work = work_dir(&repo, "bench-files-")?;
+    let started = Instant::now();
+    let load_before = machine::load_average();
+    let measure = async |server: &Server| files::run(server, work.path(), &args).await;
+    let results = with_deployed(&bin, &repo, work.path(), "fixture-files", measure).await.context("benchmark failed")?;
+    let machine = machine::Machine::detect(&repo, work.path(), load_before);
+    println!("{}", files::report(&results));
+    println!("(total {:.0} s)", started.elapsed().as_secs_f64());
+    if !args.no_write {
+        let path = repo.join("BENCHMARKS.md");
+        report::write_between(&path, files::BEGIN, files::END, &files::section(&machine, &results, &args))?;
         println!("updated {}", path.display());
     }
     Ok(())
@@ -290,6 +292,11 @@ fn main() -> std::process::ExitCode {
             .build()
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(ecosystem_bench(args))),
+        Bench::Files(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(files_bench(args))),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

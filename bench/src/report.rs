@@ -39,6 +39,26 @@ pub fn thousands(x: f64) -> String {
     out
 }
 
+/// Calls compared by [`crate::load::compare`] as a Markdown table, headed
+/// `what` (the first column) and `cpu` (the server CPU column).
+pub fn calls_table(what: &str, cpu: &str, calls: &[Measurement]) -> String {
+    let mut out = format!("| {what} | load | calls | calls/s | p50 | p99 | {cpu} |\n|---|---|---:|---:|---:|---:|---:|\n");
+    for m in calls {
+        let per_call = m.server_cpu.map_or_else(|| "–".into(), |c| ms(c / m.inserts.max(1) as u32));
+        out += &format!(
+            "| {} | {} | {} | **{}** | {} | {} | {} |\n",
+            m.path,
+            m.shape,
+            thousands(m.inserts as f64),
+            thousands(m.rate()),
+            ms(m.percentile(50.0)),
+            ms(m.percentile(99.0)),
+            per_call
+        );
+    }
+    out
+}
+
 /// The figures as a Markdown table.
 pub fn table(results: &[Measurement]) -> String {
     let mut out = String::from(

@@ -14,6 +14,8 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(180);
 pub struct Server {
     child: Child,
     pub url: String,
+    /// Where HTTP actions (`convex/http.ts`) are served at the root.
+    pub site_url: String,
     pub admin_key: String,
     log: PathBuf,
 }
@@ -45,19 +47,26 @@ impl Server {
     pub async fn start(bin: &Path, data: &Path) -> Result<Server> {
         std::fs::create_dir_all(data)?;
         let port = free_port()?;
+        let site_port = free_port()?;
         let log = data.with_extension("log");
         let log_file = std::fs::File::create(&log)?;
         let child = Command::new(bin)
             .args(["serve", "--data"])
             .arg(data)
-            .args(["--port", &port.to_string(), "--site-port", &free_port()?.to_string()])
+            .args(["--port", &port.to_string(), "--site-port", &site_port.to_string()])
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        let mut server = Server { child, url: format!("http://127.0.0.1:{port}"), admin_key: String::new(), log };
+        let mut server = Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            site_url: format!("http://127.0.0.1:{site_port}"),
+            admin_key: String::new(),
+            log,
+        };
         server.wait_ready().await?;
         server.admin_key = std::fs::read_to_string(data.join("admin_key"))?.trim().to_owned();
         Ok(server)

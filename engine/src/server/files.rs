@@ -19,7 +19,8 @@ use tokio::io::AsyncReadExt;
 
 /// Convex's caching of file downloads.
 const CACHE_CONTROL: &str = "private, max-age=2592000";
-const READ_CHUNK: usize = 64 << 10;
+/// Each read is a hop to a blocking thread; larger reads make fewer.
+const READ_CHUNK: usize = 512 << 10;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/storage/upload", post(upload)).route("/api/storage/{id}", get(download))
