@@ -113,9 +113,14 @@ pub struct Upload<S> {
     pub grant: Option<Grant>,
 }
 
-/// Chunks in flight between the request and the blocking writer: memory stays
-/// bounded whatever the file's size, and a slow disk slows the sender.
-const CHUNKS_IN_FLIGHT: usize = 8;
+/// Bytes an upload gathers before they are hashed and written, on a blocking
+/// thread, while the body waits: memory stays bounded whatever the file's
+/// size, a slow disk slows the sender, and a slow sender holds no thread.
+const WRITE_BATCH: usize = 1 << 20;
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> Result<T, StoreError> {
+    Ok(tokio::task::spawn_blocking(f).await.map_err(io::Error::other)??)
+}
 
 impl Engine {
     pub fn files(&self) -> &FileStorage {
@@ -158,40 +163,27 @@ impl Engine {
     {
         let limit = self.files().options.max_file_size;
         let mut writer = self.files().blobs.writer()?;
-        // `None` marks the end of the file: a channel closed without it is an
-        // aborted upload, whose temp file the dropped writer removes.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<B>>(CHUNKS_IN_FLIGHT);
-        let engine = self.clone();
-        let written = tokio::task::spawn_blocking(move || -> io::Result<Option<blobs::StoredBlob>> {
-            while let Some(chunk) = rx.blocking_recv() {
-                match chunk {
-                    Some(bytes) => writer.write(bytes.as_ref())?,
-                    None => return writer.finish(&engine.files().blobs).map(Some),
-                }
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        let mut size = 0u64;
+        // Returning early drops the writer, which removes its temp file.
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
+            size += chunk.as_ref().len() as u64;
+            if size > limit {
+                return Err(StoreError::TooLarge { limit });
             }
-            Ok(None)
-        });
-        let sent = async {
-            let mut size = 0u64;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
-                size += chunk.as_ref().len() as u64;
-                if size > limit {
-                    return Err(StoreError::TooLarge { limit });
-                }
-                if tx.send(Some(chunk)).await.is_err() {
-                    return Ok(()); // the writer failed; its error is reported below
-                }
+            batch.extend_from_slice(chunk.as_ref());
+            if batch.len() >= WRITE_BATCH {
+                writer = blocking(move || writer.write(&batch).map(|()| writer)).await?;
+                batch = Vec::with_capacity(WRITE_BATCH);
             }
-            let _ = tx.send(None).await;
-            Ok(())
         }
-        .await;
-        drop(tx);
-        // Waited for even after a failure, so no temp file outlives the request.
-        let written = written.await.map_err(io::Error::other)?;
-        sent?;
-        written?.ok_or_else(|| StoreError::Io(io::Error::other("the upload ended early")))
+        let engine = self.clone();
+        blocking(move || {
+            writer.write(&batch)?;
+            writer.finish(&engine.files().blobs)
+        })
+        .await
     }
 
     /// The `_storage` document a storage id names and its open blob, as of now.
