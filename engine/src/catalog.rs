@@ -2,7 +2,7 @@
 //! committer persisted. Index field lists include the `_creationTime`/`_id`
 //! tie-breakers, so computing an index key is the same for every index.
 
-use crate::storage::{IndexRecord, PersistedState, TableRecord};
+use crate::storage::{CatalogWrite, IndexRecord, PersistedState, TableRecord};
 use crate::types::{Document, IndexId};
 use convect_schema::{encode_index_key, get_field_path};
 use std::collections::{BTreeMap, HashMap};
@@ -137,6 +137,32 @@ impl Catalog {
             })
             .collect();
         (table, indexes)
+    }
+
+    /// Creates the system table `table` with `indexes` (name, fields) where
+    /// missing, applying them here too; returns the writes that persist them.
+    pub fn plan_system_table(&mut self, table: &str, indexes: &[(&str, &[&str])]) -> Vec<CatalogWrite> {
+        let mut writes = Vec::new();
+        let number = match self.table_number(table) {
+            Some(n) => n,
+            None => {
+                let (t, implicit) = self.plan_table(table);
+                self.add_table(&t);
+                implicit.iter().for_each(|i| self.add_index(i));
+                writes.push(CatalogWrite::CreateTable(t.clone()));
+                writes.extend(implicit.into_iter().map(CatalogWrite::CreateIndex));
+                t.number
+            }
+        };
+        for (name, fields) in indexes {
+            if self.index(number, name).is_none() {
+                let fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+                let record = self.plan_index(number, name, &fields, 0);
+                self.add_index(&record);
+                writes.push(CatalogWrite::CreateIndex(record));
+            }
+        }
+        writes
     }
 
     pub fn plan_index(&self, table_number: u32, name: &str, fields: &[String], offset: IndexId) -> IndexRecord {

@@ -30,32 +30,12 @@ const BY_BLOB: &str = "by_blob";
 const BY_NONCE: &str = "by_nonce";
 const BY_EXPIRY: &str = "by_expiry";
 
-/// The system tables and indexes this module reads, for those `catalog` lacks;
-/// applied to `catalog` as they are planned. They are created when the engine
-/// opens, before any transaction can look for them.
+/// The system tables and indexes this module reads, for those `catalog`
+/// lacks. They are created when the engine opens, before any transaction can
+/// look for them.
 pub fn plan_system_tables(catalog: &mut Catalog) -> Vec<CatalogWrite> {
-    let wanted = [(STORAGE, [(BY_UUID, UUID), (BY_BLOB, BLOB)]), (UPLOAD_TOKENS, [(BY_NONCE, NONCE), (BY_EXPIRY, EXPIRES)])];
-    let mut writes = Vec::new();
-    for (table, indexes) in wanted {
-        let number = match catalog.table_number(table) {
-            Some(n) => n,
-            None => {
-                let (t, implicit) = catalog.plan_table(table);
-                catalog.add_table(&t);
-                implicit.iter().for_each(|i| catalog.add_index(i));
-                writes.push(CatalogWrite::CreateTable(t.clone()));
-                writes.extend(implicit.into_iter().map(CatalogWrite::CreateIndex));
-                t.number
-            }
-        };
-        for (name, field) in indexes {
-            if catalog.index(number, name).is_none() {
-                let record = catalog.plan_index(number, name, &[field.to_owned()], 0);
-                catalog.add_index(&record);
-                writes.push(CatalogWrite::CreateIndex(record));
-            }
-        }
-    }
+    let mut writes = catalog.plan_system_table(STORAGE, &[(BY_UUID, &[UUID]), (BY_BLOB, &[BLOB])]);
+    writes.extend(catalog.plan_system_table(UPLOAD_TOKENS, &[(BY_NONCE, &[NONCE]), (BY_EXPIRY, &[EXPIRES])]));
     writes
 }
 
