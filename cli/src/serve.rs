@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use convect_engine::env_vars::PublicUrls;
 use convect_engine::file_storage::FileStorageOptions;
+use convect_engine::scheduler::SchedulerOptions;
 use convect_engine::server::{router, site_router, AppState};
 use convect_engine::{Engine, RuntimeOptions, DEFAULT_ACTION_TIMEOUT};
 use std::path::{Path, PathBuf};
@@ -55,6 +56,14 @@ pub struct ServeArgs {
     #[arg(long, env = "CONVECT_UPLOAD_URL_TTL", value_name = "SECS", default_value_t = FileStorageOptions::default().upload_url_ttl.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     upload_url_ttl: u64,
+    /// Scheduled functions running at once at most; due jobs beyond it wait
+    /// their turn in scheduled order
+    #[arg(long, env = "CONVECT_SCHEDULER_CONCURRENCY", value_name = "N", default_value_t = SchedulerOptions::default().concurrency,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    scheduler_concurrency: usize,
+    /// Days finished scheduled functions stay in `_scheduled_functions`
+    #[arg(long, env = "CONVECT_SCHEDULER_RETENTION_DAYS", value_name = "DAYS", default_value_t = 7)]
+    scheduler_retention_days: u64,
 }
 
 /// Reads `<data>/admin_key`, creating it with a fresh random key on first start.
@@ -96,6 +105,10 @@ impl ServeArgs {
             node_max_concurrent: self.node_max_concurrent,
             action_timeout: Duration::from_secs(self.action_timeout),
             files: FileStorageOptions { max_file_size: self.max_file_size, upload_url_ttl: Duration::from_secs(self.upload_url_ttl) },
+            scheduler: SchedulerOptions {
+                concurrency: self.scheduler_concurrency,
+                retention: Duration::from_secs(self.scheduler_retention_days * 24 * 3600),
+            },
         }
     }
 

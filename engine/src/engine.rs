@@ -6,7 +6,8 @@ use crate::catalog::Catalog;
 use crate::committer::Committer;
 use crate::deployment::{Deployment, DeploymentRecord};
 use crate::env_vars::{apply_changes, EnvError, EnvVars, PublicUrls};
-use crate::file_storage::{table::plan_system_tables, FileStorage, FileStorageOptions};
+use crate::file_storage::{FileStorage, FileStorageOptions};
+use crate::scheduler::SchedulerOptions;
 use crate::runtime::{ModuleSources, NodeConfig, NodePool};
 use crate::storage::{Persistence, SqliteStore};
 use crate::txn::TxnEnv;
@@ -46,6 +47,7 @@ pub(crate) struct Inner {
     pub retry_lane: tokio::sync::Mutex<()>,
     pub http: reqwest::Client,
     pub files: FileStorage,
+    pub scheduler: SchedulerOptions,
 }
 
 /// How functions run and files are kept, as `convect serve` configures it.
@@ -60,6 +62,7 @@ pub struct RuntimeOptions {
     /// How long an action may run, in either runtime.
     pub action_timeout: Duration,
     pub files: FileStorageOptions,
+    pub scheduler: SchedulerOptions,
 }
 
 impl Default for RuntimeOptions {
@@ -70,6 +73,7 @@ impl Default for RuntimeOptions {
             node_max_concurrent: NodeConfig::DEFAULT_MAX_CONCURRENT,
             action_timeout: DEFAULT_ACTION_TIMEOUT,
             files: FileStorageOptions::default(),
+            scheduler: SchedulerOptions::default(),
         }
     }
 }
@@ -101,7 +105,9 @@ impl Engine {
         let state = store.load().map_err(storage_err)?;
         let mut catalog = Catalog::from_persisted(&state);
         // System tables exist before the first transaction looks for them.
-        store.write(&plan_system_tables(&mut catalog), &[]).map_err(storage_err)?;
+        let mut system_tables = crate::file_storage::table::plan_system_tables(&mut catalog);
+        system_tables.extend(crate::scheduler::jobs::plan_system_tables(&mut catalog));
+        store.write(&system_tables, &[]).map_err(storage_err)?;
         let catalog = Arc::new(RwLock::new(catalog));
         let data_dir = db_path.parent().unwrap_or(Path::new("."));
         let files_dir = data_dir.join("files");
@@ -134,6 +140,7 @@ impl Engine {
             retry_lane: tokio::sync::Mutex::new(()),
             http: reqwest::Client::new(),
             files,
+            scheduler: options.scheduler,
         };
         Ok(Engine { inner: Arc::new(inner) })
     }

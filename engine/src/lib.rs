@@ -14,6 +14,7 @@ pub mod http_actions;
 pub mod import;
 pub mod query;
 pub mod runtime;
+pub mod scheduler;
 pub mod server;
 pub mod storage;
 pub mod sync;

@@ -10,7 +10,7 @@
 //! expires, so an upload URL records at most one file.
 
 use super::tokens::Grant;
-use crate::catalog::{Catalog, IndexMeta};
+use crate::catalog::Catalog;
 use crate::storage::{CatalogWrite, KeyRange};
 use crate::txn::{Transaction, TxnError};
 use crate::types::{Document, Order};
@@ -137,7 +137,7 @@ pub fn is_referenced(txn: &mut Transaction, blob: &str) -> Result<bool, TxnError
 /// Deletes up to `limit` used-token records that expired before `now_ms`
 /// (their tokens are refused as expired anyway); returns how many.
 pub fn prune_tokens(txn: &mut Transaction, now_ms: u64, limit: usize) -> Result<usize, TxnError> {
-    let index = system_index(txn, UPLOAD_TOKENS, BY_EXPIRY)?;
+    let index = txn.index_named(UPLOAD_TOKENS, BY_EXPIRY)?;
     let end = encode_index_key(&[Some(&Value::Float64(now_ms as f64))]);
     let (docs, _) = txn.scan(&index, &KeyRange { start: Vec::new(), end: Some(end) }, Order::Asc, limit)?;
     for (_, doc) in &docs {
@@ -153,18 +153,9 @@ fn string<'a>(doc: &'a Document, field: &str) -> Option<&'a str> {
     }
 }
 
-fn system_index(txn: &Transaction, table: &str, name: &str) -> Result<IndexMeta, TxnError> {
-    let catalog = txn.catalog();
-    catalog
-        .table_number(table)
-        .and_then(|n| catalog.index(n, name))
-        .cloned()
-        .ok_or_else(|| TxnError::User(format!("system index {table}.{name} is missing")))
-}
-
 /// The first document of `table` whose indexed field equals `value`.
 fn first(txn: &mut Transaction, table: &str, index: &str, value: &str) -> Result<Option<Document>, TxnError> {
-    let index = system_index(txn, table, index)?;
+    let index = txn.index_named(table, index)?;
     let start = encode_index_key(&[Some(&Value::String(value.to_owned()))]);
     let end = prefix_successor(&start);
     let (docs, _) = txn.scan(&index, &KeyRange { start, end }, Order::Asc, 1)?;

@@ -44,11 +44,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Must be called inside a tokio runtime: the sync hub and the file
-    /// collector start tasks.
+    /// Must be called inside a tokio runtime: the sync hub, the file
+    /// collector and the scheduler start tasks.
     pub fn new(engine: Engine, admin_key: String) -> AppState {
         let hub = SyncHub::start(engine.clone());
         crate::file_storage::start_collector(engine.clone());
+        crate::scheduler::start_scheduler(engine.clone());
         AppState { engine, admin_key: Arc::new(admin_key), hub, requests: RequestLog::default() }
     }
 }

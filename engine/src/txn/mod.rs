@@ -97,6 +97,13 @@ impl Transaction {
         self.catalog().table_name(id.table_number).map(str::to_owned)
     }
 
+    /// The index `table.name`; a system table's exist from the moment the engine opens.
+    pub fn index_named(&self, table: &str, name: &str) -> Result<IndexMeta> {
+        let catalog = self.catalog();
+        let index = catalog.table_number(table).and_then(|n| catalog.index(n, name)).cloned();
+        index.ok_or_else(|| TxnError::User(format!("index {table}.{name} is missing")))
+    }
+
     fn by_id(&self, table_number: u32) -> Option<IndexMeta> {
         self.catalog().index(table_number, BY_ID).cloned()
     }
@@ -284,6 +291,10 @@ impl Transaction {
     }
 
     fn validate_schema(&self, table: &str, doc: &Document) -> Result<()> {
+        // No schema declares system tables; only the engine writes them.
+        if table.starts_with('_') {
+            return Ok(());
+        }
         let Some(schema) = &self.env.schema else { return Ok(()) };
         if !schema.schema_validation {
             return Ok(());

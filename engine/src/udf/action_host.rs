@@ -2,7 +2,10 @@
 //! `runQuery`/`runMutation`/`runAction` is its own call into the engine, and
 //! `fetch` and timers are real, completing on the tokio runtime.
 
+use super::syscalls::job_id_arg;
 use super::{storage_syscalls, CallError, Caller};
+use crate::scheduler::{jobs, schedule_request, MAX_SCHEDULED_PER_CALL};
+use crate::system_txn::now_ms;
 use crate::engine::Engine;
 use crate::http_actions::stream::{is_stream_op, ResponseSink};
 use crate::runtime::{Completion, Host, SyscallError, SyscallResult, UdfKind};
@@ -21,11 +24,13 @@ pub struct ActionHost {
     /// No auth provider can verify it yet, so `getUserIdentity` fails, as on
     /// Convex for credentials it cannot verify; without one it is `null`.
     pub unverified_credentials: bool,
+    /// Functions this execution scheduled, against Convex's limit.
+    pub scheduled: usize,
 }
 
 impl ActionHost {
     pub fn new(engine: Engine) -> Self {
-        ActionHost { engine, runtime: tokio::runtime::Handle::current(), response: None, unverified_credentials: false }
+        ActionHost { engine, runtime: tokio::runtime::Handle::current(), response: None, unverified_credentials: false, scheduled: 0 }
     }
 }
 
@@ -78,6 +83,23 @@ impl Host for ActionHost {
                 "Could not verify the request's Authorization header: auth providers are not supported by Convect yet",
             ))),
             (None, "1.0/getUserIdentity") => done.complete(Ok(Json::Null)),
+            (None, "1.0/actions/schedule") => {
+                self.scheduled += 1;
+                if self.scheduled > MAX_SCHEDULED_PER_CALL {
+                    let message = format!("Too many functions scheduled by this action (limit: {MAX_SCHEDULED_PER_CALL})");
+                    return done.complete(Err(SyscallError::new(message)));
+                }
+                self.runtime.spawn(async move { done.complete(schedule(&engine, &args).await) });
+            }
+            (None, "1.0/actions/cancel_job") => {
+                self.runtime.spawn(async move {
+                    let canceled = match job_id_arg(&args) {
+                        Ok(id) => engine.transact(|txn| jobs::cancel(txn, id, now_ms())).await.map(|_| Json::Null).map_err(SyscallError::from),
+                        Err(e) => Err(e),
+                    };
+                    done.complete(canceled)
+                });
+            }
             (None, op) if storage_syscalls::is_storage_op(op) => {
                 let op = op.to_owned();
                 self.runtime.spawn(async move { done.complete(storage_syscalls::run(engine, &op, args).await) });
@@ -85,6 +107,13 @@ impl Host for ActionHost {
             (None, _) => done.complete(Err(SyscallError::new(format!("Unsupported syscall `{op}` in actions")))),
         }
     }
+}
+
+/// `ctx.scheduler.runAfter`/`runAt` in an action: a transaction of its own.
+async fn schedule(engine: &Engine, args: &Json) -> SyscallResult {
+    let request = schedule_request(&engine.deployment(), args).map_err(SyscallError::new)?;
+    let (id, _) = engine.transact(|txn| jobs::insert(txn, &request.name, request.args.clone(), request.scheduled_ms)).await?;
+    Ok(json!(id.encode()))
 }
 
 async fn fetch(client: reqwest::Client, args: Json) -> SyscallResult {

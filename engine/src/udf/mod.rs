@@ -19,12 +19,13 @@ use crate::committer::CommitError;
 use crate::deployment::{Deployment, FunctionMeta, Visibility};
 use crate::engine::Engine;
 use crate::runtime::{Execution, JsFailure, UdfKind};
+use crate::scheduler::jobs::{self, Job};
 use crate::storage::Persistence;
 use crate::txn::{ReadSet, Transaction};
 use crate::types::Timestamp;
 use action_host::ActionHost;
 use convect_bundler::Environment;
-use convect_schema::{check_value, Value};
+use convect_schema::{check_value, DocumentId, Value};
 use serde_json::Value as Json;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,6 +41,8 @@ pub enum Caller {
     Client,
     Admin,
     Action,
+    /// A scheduled job: internal functions too, and no user identity.
+    Scheduler,
 }
 
 /// A failed call: the function's own failure, or one of the call (an unknown
@@ -212,8 +215,23 @@ impl Engine {
         };
         match f.kind {
             UdfKind::Query => self.run_query(deployment, f, path, exec, None, Journal::default()).await.result,
-            UdfKind::Mutation => self.run_mutation(deployment, f, path, exec).await,
+            UdfKind::Mutation => self.run_mutation(deployment, f, path, exec, None).await,
             UdfKind::Action => self.run_action(deployment, f, path, exec).await,
+        }
+    }
+
+    /// Runs a scheduled job. A mutation runs only while its job is pending, and
+    /// moves it to `success` in its own transaction; an action's job the
+    /// scheduler moves itself.
+    pub(crate) async fn call_job(&self, job: &Job) -> CallResult {
+        let (deployment, f, exec) = match self.prepare(&job.name, None, job.args.clone(), Caller::Scheduler) {
+            Ok(x) => x,
+            Err(e) => return CallResult::failed(e),
+        };
+        match f.kind {
+            UdfKind::Mutation => self.run_mutation(deployment, f, &job.name, exec, Some(job.id)).await,
+            UdfKind::Action => self.run_action(deployment, f, &job.name, exec).await,
+            UdfKind::Query => CallResult::failed(CallError::new(format!("{} is a query; queries cannot be scheduled", job.name))),
         }
     }
 
@@ -245,12 +263,20 @@ impl Engine {
         writable: bool,
         snapshot: Option<Timestamp>,
         journal: Journal,
+        job: Option<DocumentId>,
     ) -> Result<(crate::runtime::ExecOutcome, TxnHost), CallError> {
         let env = self.txn_env(deployment);
-        let txn = match snapshot {
+        let mut txn = match snapshot {
             Some(ts) => Transaction::begin_at(env, ts, exec.now_ms),
             None => Transaction::begin(env, exec.now_ms),
         };
+        if let Some(id) = job {
+            // Read in the transaction: a cancel committed meanwhile is a conflict.
+            let doc = jobs::get(&mut txn, id).map_err(|e| CallError::new(e.to_string()))?;
+            if doc.as_ref().and_then(jobs::kind) != Some(jobs::PENDING) {
+                return Err(CallError::new("the scheduled function is no longer pending"));
+            }
+        }
         let host = TxnHost::new(txn, writable, journal, deployment.clone(), self.clone());
         let run = self.inner.udf_pool.run(deployment.clone(), move |iso| iso.run(&exec, host)).await;
         let (outcome, mut host) = run.map_err(|failure| self.js_error(deployment, failure))?;
@@ -270,7 +296,7 @@ impl Engine {
         snapshot: Option<Timestamp>,
         journal: Journal,
     ) -> LiveRun {
-        let (outcome, host) = match self.run_in_txn(&deployment, exec, false, snapshot, journal).await {
+        let (outcome, host) = match self.run_in_txn(&deployment, exec, false, snapshot, journal, None).await {
             Ok(x) => x,
             Err(e) => return LiveRun { result: CallResult::failed(e), reads: ReadSet::default(), journal: None },
         };
@@ -279,7 +305,7 @@ impl Engine {
         LiveRun { result: CallResult { value, log_lines: outcome.log_lines, ts }, journal: host.journal.encode(), reads: host.txn.reads }
     }
 
-    async fn run_mutation(&self, deployment: Arc<Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
+    async fn run_mutation(&self, deployment: Arc<Deployment>, f: FunctionMeta, path: &str, exec: Execution, job: Option<DocumentId>) -> CallResult {
         let mut deployment = deployment;
         let mut lane = None;
         let mut conflicting_table = None;
@@ -289,16 +315,22 @@ impl Engine {
             exec.now_ms = now_ms();
             // A retry after an environment change must see the new values.
             exec.env = deployment.env.clone();
-            let (outcome, host) = match self.run_in_txn(&deployment, exec, true, None, Journal::default()).await {
+            let (outcome, host) = match self.run_in_txn(&deployment, exec, true, None, Journal::default(), job).await {
                 Ok(x) => x,
                 Err(e) => return CallResult::failed(e),
             };
-            let txn = host.txn;
+            let mut txn = host.txn;
             let log_lines = outcome.log_lines;
             let value = match self.returned(&deployment, &f, path, outcome.result) {
                 Ok(v) => v,
                 Err(e) => return CallResult { value: Err(e), log_lines, ts: None },
             };
+            if let Some(id) = job {
+                // With its writes, or not at all. A job that canceled itself stays canceled.
+                if let Err(e) = jobs::transition(&mut txn, id, &[jobs::PENDING], jobs::State::Success, now_ms()) {
+                    return CallResult { value: Err(CallError::new(e.to_string())), log_lines, ts: None };
+                }
+            }
             match self.inner.committer.commit(txn.prepare()).await {
                 Ok(ts) => return CallResult { value: Ok(value), log_lines, ts: Some(ts) },
                 Err(CommitError::Conflict { retry_after, table }) => {

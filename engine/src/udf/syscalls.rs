@@ -7,6 +7,7 @@ use super::system::SystemError;
 use crate::deployment::Deployment;
 use crate::engine::Engine;
 use crate::file_storage::table as files;
+use crate::scheduler::{jobs, schedule_request, MAX_SCHEDULED_PER_CALL};
 use crate::query::{decode_cursor, encode_cursor, optional_value, Cursor, QueryStream};
 use crate::runtime::{Completion, Host, SyscallError, SyscallResult};
 use crate::txn::{Transaction, TxnError};
@@ -23,6 +24,9 @@ pub struct TxnHost {
     streams: HashMap<u64, QueryStream>,
     next_stream: u64,
     nested: NestedCalls,
+    deployment: Arc<Deployment>,
+    /// Functions this execution scheduled, against Convex's limit.
+    scheduled: usize,
     /// A system error a syscall raised: it fails the call even if the function
     /// caught the exception it saw, as on Convex, where it ends the isolate.
     pub system_error: Option<SystemError>,
@@ -67,8 +71,8 @@ fn doc_json(doc: Option<&Document>) -> Json {
 
 impl TxnHost {
     pub fn new(txn: Transaction, writable: bool, journal: Journal, deployment: Arc<Deployment>, engine: Engine) -> Self {
-        let nested = NestedCalls::new(deployment);
-        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1, nested, system_error: None, engine }
+        let nested = NestedCalls::new(deployment.clone());
+        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1, nested, deployment, scheduled: 0, system_error: None, engine }
     }
 
     fn id_arg(&self, args: &Json, op: &str) -> Result<DocumentId, SyscallError> {
@@ -147,6 +151,11 @@ impl TxnHost {
         match op {
             "1.0/get" => {
                 let id = self.id_arg(&args, "get")?;
+                let system = self.txn.table_name_of(&id).is_some_and(|t| t.starts_with('_'));
+                if args["isSystem"].as_bool().is_some_and(|s| s != system) {
+                    let (tables, reader) = if system { ("System", "db.system") } else { ("User", "db") };
+                    return err(format!("{tables} tables can only be accessed from {reader}.get()."));
+                }
                 Ok(doc_json(self.txn.get(id)?.as_ref()))
             }
             "1.0/queryStreamNext" => {
@@ -195,6 +204,21 @@ impl TxnHost {
                 self.require_writable()?;
                 Ok(json!(self.engine.files().upload_url()))
             }
+            "1.0/schedule" => {
+                self.require_writable()?;
+                self.scheduled += 1;
+                if self.scheduled > MAX_SCHEDULED_PER_CALL {
+                    return err(format!("Too many functions scheduled by this mutation (limit: {MAX_SCHEDULED_PER_CALL})"));
+                }
+                let request = schedule_request(&self.deployment, &args).map_err(SyscallError::new)?;
+                Ok(json!(jobs::insert(&mut self.txn, &request.name, request.args, request.scheduled_ms)?.encode()))
+            }
+            "1.0/cancel_job" => {
+                self.require_writable()?;
+                let id = job_id_arg(&args)?;
+                jobs::cancel(&mut self.txn, id, crate::system_txn::now_ms())?;
+                Ok(Json::Null)
+            }
             "1.0/storageDelete" => {
                 self.require_writable()?;
                 files::delete(&mut self.txn, storage_id_arg(&args, "delete")?)?;
@@ -241,6 +265,12 @@ impl TxnHost {
         self.journal.recorded.push(cursor.clone());
         Ok(json!({ "page": page, "isDone": is_done, "continueCursor": cursor, "splitCursor": null, "pageStatus": null }))
     }
+}
+
+/// The `id` argument of `ctx.scheduler.cancel`.
+pub(crate) fn job_id_arg(args: &Json) -> Result<DocumentId, SyscallError> {
+    let id = args["id"].as_str().unwrap_or_default();
+    DocumentId::decode(id).map_err(|_| SyscallError::new(format!("Invalid argument `id` for `scheduler.cancel`: \"{id}\" is not a scheduled function's ID")))
 }
 
 /// The `storageId` argument of a `ctx.storage` method.

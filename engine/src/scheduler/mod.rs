@@ -1,0 +1,76 @@
+//! Scheduled functions (`ctx.scheduler`) and, on top of them, cron jobs.
+//! This module owns the `_scheduled_functions` system table (`jobs.rs`), the
+//! executor that runs due jobs (`executor.rs`) and the parsing of schedules
+//! (`cron.rs`). The syscalls that schedule and cancel live with the other
+//! syscalls in `udf/`, and call in here.
+//!
+//! Guarantees: a job exists only if the transaction that scheduled it
+//! commits; a scheduled mutation's writes and its move to `success` commit
+//! together, so it runs exactly once; an action is marked `inProgress` before
+//! it starts, so one interrupted by a crash is marked `failed` at the next
+//! start and never run twice.
+
+pub mod cron;
+mod executor;
+pub mod jobs;
+
+pub use executor::start_scheduler;
+
+use crate::deployment::Deployment;
+use crate::runtime::UdfKind;
+use convect_schema::Value;
+use serde_json::Value as Json;
+use std::time::Duration;
+
+/// What an action interrupted by a restart fails with.
+pub const INTERRUPTED: &str =
+    "Transient error while executing action. Scheduled actions run at most once and this one will not be retried.";
+
+/// Convex's limit on functions one mutation or action may schedule.
+pub const MAX_SCHEDULED_PER_CALL: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// Jobs running at once at most; the rest wait their turn, in order.
+    pub concurrency: usize,
+    /// How long finished jobs stay in `_scheduled_functions`.
+    pub retention: Duration,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        SchedulerOptions { concurrency: 10, retention: Duration::from_secs(7 * 24 * 3600) }
+    }
+}
+
+/// A call to schedule, as `1.0/schedule` and `1.0/actions/schedule` describe it.
+#[derive(Debug)]
+pub struct ScheduleRequest {
+    /// The function's canonical path (`module.js:export`).
+    pub name: String,
+    pub args: Value,
+    pub scheduled_ms: f64,
+}
+
+/// Checks a schedule syscall's arguments against the deployment: the
+/// function must be a mutation or an action, the time a finite number of
+/// seconds, the arguments an object.
+pub fn schedule_request(deployment: &Deployment, args: &Json) -> Result<ScheduleRequest, String> {
+    let Some(path) = args["name"].as_str() else {
+        return Err("Scheduling by function handle or component reference is not supported by Convect yet".into());
+    };
+    let Some(f) = deployment.function(path) else {
+        return Err(format!("Attempted to schedule function at nonexistent path: {path}"));
+    };
+    if f.kind == UdfKind::Query {
+        return Err(format!("Function {path} is a query; only mutations and actions can be scheduled"));
+    }
+    let Some(ts) = args["ts"].as_f64().filter(|t| t.is_finite()) else {
+        return Err("The scheduled time must be a finite number".into());
+    };
+    let value = Value::from_json(&args["args"]).map_err(|e| format!("Invalid arguments for {path}: {e}"))?;
+    if !matches!(value, Value::Object(_)) {
+        return Err(format!("Invalid arguments for {path}: expected an object"));
+    }
+    Ok(ScheduleRequest { name: format!("{}:{}", f.module, f.export), args: value, scheduled_ms: ts * 1000.0 })
+}
