@@ -22,6 +22,7 @@ const projects = [
   ["tests/fixtures/app", "app", []],
   ["tests/fixtures/notes + notes-indexed", "notes", ["notes-indexed"]],
   ["tests/fixtures/notes + notes-strict", "notes", ["notes-strict"]],
+  ["tests/fixtures/scheduler + scheduler-crons-v1", "scheduler", ["scheduler-crons-v1"]],
 ];
 
 for (const [name, source, overlays] of projects) {

@@ -1,4 +1,5 @@
-//! Commands that talk to a running server: deploy, run, env.
+//! Commands that talk to a running server: deploy, run, env, and the admin
+//! reads behind `scheduled` and `crons`.
 
 use crate::Target;
 use anyhow::{anyhow, bail, Context, Result};
@@ -15,6 +16,22 @@ fn resolve(target: &Target) -> Result<(String, String)> {
         anyhow!("an admin key is needed: pass --admin-key, set CONVECT_ADMIN_KEY, or run `convect dev` in this project")
     })?;
     Ok((url, key))
+}
+
+/// An admin `GET` of `route`, as JSON.
+pub async fn get(target: &Target, route: &str) -> Result<Value> {
+    let (base, key) = resolve(target)?;
+    let url = format!("{}{route}", base.trim_end_matches('/'));
+    let res = reqwest::Client::new()
+        .get(&url)
+        .header("Authorization", format!("Convex {key}"))
+        .send()
+        .await
+        .with_context(|| format!("could not reach {url}"))?;
+    if !res.status().is_success() {
+        bail!("{}", res.text().await?);
+    }
+    Ok(res.json().await?)
 }
 
 pub async fn post(target: &Target, route: &str, body: &Value) -> Result<reqwest::Response> {

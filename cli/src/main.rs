@@ -5,6 +5,7 @@
 mod client;
 mod dev;
 mod import;
+mod jobs;
 mod project;
 mod serve;
 
@@ -75,6 +76,16 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// List scheduled functions (the most recent 1,000) with their states
+    Scheduled {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List cron jobs with their schedules and last and next runs
+    Crons {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Manage the deployment's environment variables
     Env {
         #[command(subcommand)]
@@ -124,6 +135,8 @@ fn run() -> Result<()> {
             Command::Import { table, files, upsert_by, target } => {
                 import::import(&target, &table, &files, upsert_by.as_deref()).await
             }
+            Command::Scheduled { target } => jobs::scheduled(&target).await,
+            Command::Crons { target } => jobs::crons(&target).await,
             Command::Env { action, target } => match action {
                 EnvAction::Set { name, value } => client::set_env(&target, &name, Some(&value)).await,
                 EnvAction::Remove { name } => client::set_env(&target, &name, None).await,

@@ -218,7 +218,6 @@ fn unserved(entries: &[ModuleEntry]) -> Vec<String> {
     entries
         .iter()
         .filter_map(|m| match m.kind {
-            ModuleKind::Crons => Some(format!("{}: cron jobs are not run by Convect yet", m.path)),
             ModuleKind::AuthConfig => {
                 Some(format!("{}: auth providers are not supported by Convect yet; every call is anonymous", m.path))
             }

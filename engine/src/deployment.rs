@@ -3,6 +3,7 @@
 //! JSON so that a restart serves the same functions without re-analysis.
 
 use crate::runtime::{ModuleAnalysis, ModuleSources, NodeBundle, UdfKind};
+use crate::scheduler::cron::{parse_crons, CronSpec};
 use crate::udf::SourceMaps;
 use convect_bundler::{Environment, ModuleKind, NodeDependency};
 use convect_schema::{args_validator_from_json, DatabaseSchema, Validator};
@@ -69,6 +70,23 @@ pub struct Deployment {
     /// `process.env` of its functions (set by `Engine`): part of the deployment,
     /// so that changing it is a new deployment version, like a deploy.
     pub env: Arc<BTreeMap<String, String>>,
+    /// `crons.ts`'s jobs, each naming a mutation or action of this deployment.
+    pub crons: Arc<Vec<CronSpec>>,
+}
+
+/// Every cron job must name a mutation or an action of the deployment.
+fn check_crons(crons: &[CronSpec], functions: &HashMap<String, FunctionMeta>) -> Result<(), DeploymentError> {
+    for cron in crons {
+        match functions.get(&normalize_path(&cron.name)) {
+            Some(f) if f.kind != UdfKind::Query => {}
+            found => {
+                let problem = if found.is_some() { "is a query; crons run mutations and actions" } else { "does not exist" };
+                let message = format!("cron job \"{}\": function {} {problem}", cron.identifier, cron.name);
+                return Err(DeploymentError::Module { module: "crons.js".into(), message });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `dir/file.js` + `name` -> the function path clients use, `dir/file:name`.
@@ -89,6 +107,7 @@ impl Deployment {
     pub fn build(version: u64, record: DeploymentRecord, sources: ModuleSources) -> Result<Deployment, DeploymentError> {
         let mut functions = HashMap::new();
         let mut schema = None;
+        let mut crons = Vec::new();
         let environments: HashMap<&str, Environment> = record.modules.iter().map(|m| (m.path.as_str(), m.environment)).collect();
         for (module, analysis) in &record.analysis {
             let environment = environments.get(module.as_str()).copied().unwrap_or_default();
@@ -117,14 +136,19 @@ impl Deployment {
                 };
                 functions.insert(function_path(module, &f.name), meta);
             }
+            if let Some(json) = &analysis.crons {
+                crons = parse_crons(json).map_err(|e| DeploymentError::Module { module: module.clone(), message: e.to_string() })?;
+            }
             if let Some(json) = &analysis.schema {
                 let parsed = DatabaseSchema::from_export_json(json).map_err(|e| DeploymentError::Schema(e.to_string()))?;
                 schema = Some(Arc::new(parsed));
             }
         }
+        check_crons(&crons, &functions)?;
         let node = Arc::new(node_bundle(&record.modules, &sources, &record.node_dependencies));
         let source_maps = Arc::new(SourceMaps::new(&record.modules));
-        Ok(Deployment { version, record, sources, functions, schema, node, source_maps, env: Arc::default() })
+        let crons = Arc::new(crons);
+        Ok(Deployment { version, record, sources, functions, schema, node, source_maps, env: Arc::default(), crons })
     }
 
     pub fn function(&self, path: &str) -> Option<&FunctionMeta> {

@@ -107,6 +107,7 @@ impl Engine {
         // System tables exist before the first transaction looks for them.
         let mut system_tables = crate::file_storage::table::plan_system_tables(&mut catalog);
         system_tables.extend(crate::scheduler::jobs::plan_system_tables(&mut catalog));
+        system_tables.extend(crate::scheduler::crons::plan_system_tables(&mut catalog));
         store.write(&system_tables, &[]).map_err(storage_err)?;
         let catalog = Arc::new(RwLock::new(catalog));
         let data_dir = db_path.parent().unwrap_or(Path::new("."));

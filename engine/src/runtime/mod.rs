@@ -201,6 +201,9 @@ pub struct ModuleAnalysis {
     pub functions: Vec<FunctionAnalysis>,
     /// `defineSchema(...).export()` JSON, for `schema.js`.
     pub schema: Option<String>,
+    /// `cronJobs().export()` JSON, for `crons.js`.
+    #[serde(default)]
+    pub crons: Option<String>,
     #[serde(rename = "isRouter")]
     pub is_router: bool,
 }

@@ -85,8 +85,10 @@ const convectEntryPoints = ({ show, begin, locate = (frames) => frames }) => {
       });
     }
     const d = ns.default;
-    const schema = d && typeof d.export === "function" && d.tables !== undefined ? d.export() : null;
-    return JSON.stringify({ functions, schema, isRouter: !!(d && d.isRouter) });
+    const exported = (marker) => (d && typeof d.export === "function" && marker ? d.export() : null);
+    const schema = exported(d?.tables !== undefined);
+    const crons = exported(d?.isCrons);
+    return JSON.stringify({ functions, schema, crons, isRouter: !!(d && d.isRouter) });
   };
 
   return { describeError, invoke, analyze };

@@ -130,10 +130,12 @@ impl Schedule {
     }
 
     /// A stable text form, so a redeploy can tell whether a job's schedule
-    /// changed: e.g. `"interval 60000ms"` or `"cron 30 17 * * 1"`.
+    /// changed, which people read too: e.g. `"every 60s"`, `"every 1500ms"`
+    /// or `"cron 30 17 * * 1"`.
     pub fn describe(&self) -> String {
         match self {
-            Schedule::Interval { ms } => format!("interval {ms}ms"),
+            Schedule::Interval { ms } if ms.is_multiple_of(1000) => format!("every {}s", ms / 1000),
+            Schedule::Interval { ms } => format!("every {ms}ms"),
             Schedule::Calendar(calendar) => format!("cron {}", calendar.expression),
         }
     }
@@ -508,6 +510,14 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 /// The inverse of [`days_from_civil`]: (year, month, day).
+/// `ms` as UTC text to the second, e.g. `2026-11-29 02:41:10Z`, for people
+/// reading run times (`convect crons`, `convect scheduled`).
+pub fn utc_text(ms: i64) -> String {
+    let (days, in_day) = (ms.div_euclid(MS_PER_DAY), ms.rem_euclid(MS_PER_DAY) / 1000);
+    let (year, month, day) = civil_from_days(days);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z", in_day / 3600, in_day / 60 % 60, in_day % 60)
+}
+
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let days = days + 719_468;
     let (era, day_of_era) = (days.div_euclid(146_097), days.rem_euclid(146_097));
@@ -588,8 +598,9 @@ mod tests {
             let schedule = schedule(raw).unwrap();
             assert_eq!(schedule, Schedule::Interval { ms });
             assert_eq!(schedule.next_after(1_000), 1_000 + ms as i64);
-            assert_eq!(schedule.describe(), format!("interval {ms}ms"));
         }
+        assert_eq!(schedule(json!({ "type": "interval", "minutes": 5 })).unwrap().describe(), "every 300s");
+        assert_eq!(schedule(json!({ "type": "interval", "seconds": 1.5 })).unwrap().describe(), "every 1500ms");
         let second = Schedule::Interval { ms: 1_000 };
         assert_eq!(second.next_after(i64::MAX - 10), i64::MAX);
     }
@@ -677,6 +688,13 @@ mod tests {
             runs(&monthly, at(2025, 11, 15, 0, 0), 2),
             [at(2025, 12, 1, 16, 0), at(2026, 1, 1, 16, 0)]
         );
+    }
+
+    #[test]
+    fn utc_text_reads_as_a_calendar_time() {
+        assert_eq!(utc_text(at(2028, 2, 29, 23, 59) + 59_999), "2028-02-29 23:59:59Z");
+        assert_eq!(utc_text(0), "1970-01-01 00:00:00Z");
+        assert_eq!(utc_text(-1000), "1969-12-31 23:59:59Z");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The executor: one task that starts due jobs in `scheduledTime` order, at
 //! most `concurrency` at a time, so a burst of due jobs queues here instead
-//! of crowding out clients' calls. It wakes when a commit touches the
-//! `by_state` index (a job scheduled, canceled or finished), when a job it
-//! started ends, and when the next pending job falls due.
+//! of crowding out clients' calls, and starts due cron jobs (which schedule
+//! jobs). It wakes when a commit touches the `by_state` index (a job
+//! scheduled, canceled or finished) or installs a deployment, when a job it
+//! started ends, and when the next job or cron job falls due.
 
+use super::crons;
 use super::jobs::{self, Job, State, IN_PROGRESS, PENDING};
 use super::INTERRUPTED;
 use crate::engine::Engine;
@@ -56,13 +58,19 @@ impl Executor {
         let mut commits = self.engine.committer().subscribe_commits();
         self.fail_interrupted().await;
         let mut prune = tokio::time::interval(PRUNE_EVERY);
+        let mut crons_of = None;
         loop {
+            let next_cron = self.run_crons(&mut crons_of).await;
             let next_due = match self.start_due() {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading due scheduled functions failed");
                     Some(now_ms() + 1000.0)
                 }
+            };
+            let next_due = match (next_due, next_cron) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
             let sleep = next_due.map_or(IDLE_WAKE, |t| Duration::from_secs_f64(((t - now_ms()) / 1000.0).clamp(0.0, IDLE_WAKE.as_secs_f64())));
             tokio::select! {
@@ -113,6 +121,35 @@ impl Executor {
             });
         }
         Ok(next_due)
+    }
+
+    /// Brings `_cron_jobs` in line with a new deployment (`crons_of` is the
+    /// version it matches), then starts the cron jobs that are due; returns
+    /// when the next one is.
+    async fn run_crons(&self, crons_of: &mut Option<u64>) -> Option<f64> {
+        let deployment = self.engine.deployment();
+        let now = now_ms() as i64;
+        let reconciled = *crons_of == Some(deployment.version);
+        let ran = self
+            .engine
+            .transact(|txn| {
+                if !reconciled {
+                    crons::reconcile(txn, &deployment, now)?;
+                }
+                crons::start_due(txn, &deployment, now)?;
+                crons::next_run_ms(txn)
+            })
+            .await;
+        match ran {
+            Ok((next, _)) => {
+                *crons_of = Some(deployment.version);
+                next
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "running cron jobs failed");
+                Some(now as f64 + 1000.0)
+            }
+        }
     }
 
     /// Actions that were running when the process stopped failed: they run at most once.

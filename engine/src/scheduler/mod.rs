@@ -1,7 +1,7 @@
 //! Scheduled functions (`ctx.scheduler`) and, on top of them, cron jobs.
 //! This module owns the `_scheduled_functions` system table (`jobs.rs`), the
-//! executor that runs due jobs (`executor.rs`) and the parsing of schedules
-//! (`cron.rs`). The syscalls that schedule and cancel live with the other
+//! executor that runs due jobs (`executor.rs`), the parsing of `crons.ts`'s
+//! schedules (`cron.rs`) and the `_cron_jobs` table that runs them (`crons.rs`). The syscalls that schedule and cancel live with the other
 //! syscalls in `udf/`, and call in here.
 //!
 //! Guarantees: a job exists only if the transaction that scheduled it
@@ -11,6 +11,7 @@
 //! start and never run twice.
 
 pub mod cron;
+pub mod crons;
 mod executor;
 pub mod jobs;
 
@@ -59,12 +60,9 @@ pub fn schedule_request(deployment: &Deployment, args: &Json) -> Result<Schedule
     let Some(path) = args["name"].as_str() else {
         return Err("Scheduling by function handle or component reference is not supported by Convect yet".into());
     };
-    let Some(f) = deployment.function(path) else {
-        return Err(format!("Attempted to schedule function at nonexistent path: {path}"));
+    let Some(name) = canonical_name(deployment, path) else {
+        return Err(format!("Attempted to schedule function at nonexistent path or a query: {path}; only mutations and actions can be scheduled"));
     };
-    if f.kind == UdfKind::Query {
-        return Err(format!("Function {path} is a query; only mutations and actions can be scheduled"));
-    }
     let Some(ts) = args["ts"].as_f64().filter(|t| t.is_finite()) else {
         return Err("The scheduled time must be a finite number".into());
     };
@@ -72,5 +70,28 @@ pub fn schedule_request(deployment: &Deployment, args: &Json) -> Result<Schedule
     if !matches!(value, Value::Object(_)) {
         return Err(format!("Invalid arguments for {path}: expected an object"));
     }
-    Ok(ScheduleRequest { name: format!("{}:{}", f.module, f.export), args: value, scheduled_ms: ts * 1000.0 })
+    Ok(ScheduleRequest { name, args: value, scheduled_ms: ts * 1000.0 })
+}
+
+/// The canonical path (`module.js:export`) of the mutation or action `path`
+/// names in `deployment`, as `_scheduled_functions` records it.
+pub fn canonical_name(deployment: &Deployment, path: &str) -> Option<String> {
+    let f = deployment.function(path).filter(|f| f.kind != UdfKind::Query)?;
+    Some(format!("{}:{}", f.module, f.export))
+}
+
+/// For the admin: what is scheduled, and the cron jobs.
+impl crate::engine::Engine {
+    /// The `limit` most recently created scheduled functions, oldest first.
+    pub fn scheduled_jobs(&self, limit: usize) -> Result<Vec<Json>, crate::txn::TxnError> {
+        let mut txn = self.begin_system();
+        let index = txn.index_named(jobs::SCHEDULED, crate::catalog::BY_CREATION_TIME)?;
+        let (docs, _) = txn.scan(&index, &crate::storage::KeyRange::all(), crate::types::Order::Desc, limit)?;
+        Ok(docs.iter().rev().map(|(_, doc)| doc.visible_value().to_json()).collect())
+    }
+
+    /// Every cron job of the live deployment with its last and next run.
+    pub fn cron_jobs(&self) -> Result<Vec<Json>, crate::txn::TxnError> {
+        Ok(crons::all(&mut self.begin_system())?.iter().map(|doc| doc.visible_value().to_json()).collect())
+    }
 }

@@ -1,5 +1,5 @@
-//! Admin routes: deploys, imports, environment variables and metrics. Every
-//! route here requires the admin key.
+//! Admin routes: deploys, imports, environment variables, scheduled and cron
+//! jobs, and metrics. Every route here requires the admin key.
 
 use super::{bad_request, caller_of, AppState};
 use crate::deploy::{DeployError, DeployRequest};
@@ -74,6 +74,32 @@ pub async fn import(State(state): State<AppState>, headers: HeaderMap, body: Byt
             (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "index": index, "message": message }))).into_response()
         }
         Err(e @ ImportError::Failed(_)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// `convect scheduled`: the most recent scheduled functions.
+pub async fn scheduled(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return r;
+    }
+    listed(state.engine.scheduled_jobs(LISTED_JOBS))
+}
+
+/// `convect crons`: the cron jobs with their last and next runs.
+pub async fn crons(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = require_admin(&state, &headers) {
+        return r;
+    }
+    listed(state.engine.cron_jobs())
+}
+
+/// Scheduled functions `convect scheduled` shows at most.
+const LISTED_JOBS: usize = 1000;
+
+fn listed(rows: Result<Vec<serde_json::Value>, crate::txn::TxnError>) -> Response {
+    match rows {
+        Ok(rows) => Json(json!(rows)).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 

@@ -84,6 +84,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{version}/sync", get(sync))
         .route("/api/sync", get(sync))
         .route("/api/convect/metrics", get(admin::metrics))
+        .route("/api/convect/scheduled", get(admin::scheduled))
+        .route("/api/convect/crons", get(admin::crons))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES));
     let deploy = Router::new().route("/api/deploy", post(admin::deploy)).layer(DefaultBodyLimit::max(MAX_DEPLOY_BYTES));
     // Uploads stream; `file_storage` applies its own limit.
