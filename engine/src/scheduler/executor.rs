@@ -59,8 +59,13 @@ impl Executor {
         self.fail_interrupted().await;
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         let mut crons_of = None;
+        let mut next_cron = None;
         loop {
-            let next_cron = self.run_crons(&mut crons_of).await;
+            // Only this task writes `_cron_jobs`, so its next run stays known
+            // until it passes or a deployment changes the jobs.
+            if crons_of != Some(self.engine.deployment().version) || next_cron.is_some_and(|t| t <= now_ms()) {
+                next_cron = self.run_crons(&mut crons_of).await;
+            }
             let next_due = match self.start_due() {
                 Ok(next) => next,
                 Err(e) => {
@@ -136,12 +141,20 @@ impl Executor {
                 if !reconciled {
                     crons::reconcile(txn, &deployment, now)?;
                 }
-                crons::start_due(txn, &deployment, now)?;
-                crons::next_run_ms(txn)
+                crons::start_due(txn, &deployment, now)
             })
             .await;
-        match ran {
-            Ok((next, _)) => {
+        // Read after the commit: a scan sees its own transaction's moved rows
+        // only within the range it has covered.
+        let next = match ran {
+            Ok((_, ts)) => {
+                self.engine.committer().wait_for(ts).await;
+                crons::next_run_ms(&mut self.engine.begin_system())
+            }
+            Err(e) => Err(e),
+        };
+        match next {
+            Ok(next) => {
                 *crons_of = Some(deployment.version);
                 next
             }
