@@ -27,8 +27,33 @@ use std::time::Duration;
 pub const INTERRUPTED: &str =
     "Transient error while executing action. Scheduled actions run at most once and this one will not be retried.";
 
-/// Convex's limit on functions one mutation or action may schedule.
+/// Convex's limits on what one mutation or action may schedule: functions,
+/// and bytes of their arguments.
 pub const MAX_SCHEDULED_PER_CALL: usize = 1000;
+pub const MAX_SCHEDULED_ARGS_BYTES: usize = 8 << 20;
+
+/// What one execution has scheduled so far, against Convex's limits.
+#[derive(Debug, Default)]
+pub struct ScheduleBudget {
+    functions: usize,
+    bytes: usize,
+}
+
+impl ScheduleBudget {
+    /// Counts `request`, or refuses it if it would go over a limit.
+    pub fn spend(&mut self, request: &ScheduleRequest) -> Result<(), String> {
+        let bytes = self.bytes + convect_schema::value_size(&request.args);
+        if self.functions + 1 > MAX_SCHEDULED_PER_CALL {
+            return Err(format!("Too many functions scheduled by this function (limit: {MAX_SCHEDULED_PER_CALL})"));
+        }
+        if bytes > MAX_SCHEDULED_ARGS_BYTES {
+            return Err(format!("Too many bytes of arguments to functions scheduled by this function (limit: {MAX_SCHEDULED_ARGS_BYTES})"));
+        }
+        self.functions += 1;
+        self.bytes = bytes;
+        Ok(())
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct SchedulerOptions {

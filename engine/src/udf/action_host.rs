@@ -4,7 +4,7 @@
 
 use super::syscalls::job_id_arg;
 use super::{storage_syscalls, CallError, Caller};
-use crate::scheduler::{jobs, schedule_request, MAX_SCHEDULED_PER_CALL};
+use crate::scheduler::{jobs, schedule_request, ScheduleBudget, ScheduleRequest};
 use crate::system_txn::now_ms;
 use crate::engine::Engine;
 use crate::http_actions::stream::{is_stream_op, ResponseSink};
@@ -24,13 +24,12 @@ pub struct ActionHost {
     /// No auth provider can verify it yet, so `getUserIdentity` fails, as on
     /// Convex for credentials it cannot verify; without one it is `null`.
     pub unverified_credentials: bool,
-    /// Functions this execution scheduled, against Convex's limit.
-    pub scheduled: usize,
+    pub scheduled: ScheduleBudget,
 }
 
 impl ActionHost {
     pub fn new(engine: Engine) -> Self {
-        ActionHost { engine, runtime: tokio::runtime::Handle::current(), response: None, unverified_credentials: false, scheduled: 0 }
+        ActionHost { engine, runtime: tokio::runtime::Handle::current(), response: None, unverified_credentials: false, scheduled: ScheduleBudget::default() }
     }
 }
 
@@ -84,12 +83,11 @@ impl Host for ActionHost {
             ))),
             (None, "1.0/getUserIdentity") => done.complete(Ok(Json::Null)),
             (None, "1.0/actions/schedule") => {
-                self.scheduled += 1;
-                if self.scheduled > MAX_SCHEDULED_PER_CALL {
-                    let message = format!("Too many functions scheduled by this action (limit: {MAX_SCHEDULED_PER_CALL})");
-                    return done.complete(Err(SyscallError::new(message)));
-                }
-                self.runtime.spawn(async move { done.complete(schedule(&engine, &args).await) });
+                let request = schedule_request(&engine.deployment(), &args).and_then(|r| self.scheduled.spend(&r).map(|()| r));
+                match request {
+                    Ok(request) => self.runtime.spawn(async move { done.complete(schedule(&engine, request).await) }),
+                    Err(message) => return done.complete(Err(SyscallError::new(message))),
+                };
             }
             (None, "1.0/actions/cancel_job") => {
                 self.runtime.spawn(async move {
@@ -110,8 +108,7 @@ impl Host for ActionHost {
 }
 
 /// `ctx.scheduler.runAfter`/`runAt` in an action: a transaction of its own.
-async fn schedule(engine: &Engine, args: &Json) -> SyscallResult {
-    let request = schedule_request(&engine.deployment(), args).map_err(SyscallError::new)?;
+async fn schedule(engine: &Engine, request: ScheduleRequest) -> SyscallResult {
     let (id, _) = engine.transact(|txn| jobs::insert(txn, &request.name, request.args.clone(), request.scheduled_ms)).await?;
     Ok(json!(id.encode()))
 }

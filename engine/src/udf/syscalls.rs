@@ -7,7 +7,7 @@ use super::system::SystemError;
 use crate::deployment::Deployment;
 use crate::engine::Engine;
 use crate::file_storage::table as files;
-use crate::scheduler::{jobs, schedule_request, MAX_SCHEDULED_PER_CALL};
+use crate::scheduler::{jobs, schedule_request, ScheduleBudget};
 use crate::query::{decode_cursor, encode_cursor, optional_value, Cursor, QueryStream};
 use crate::runtime::{Completion, Host, SyscallError, SyscallResult};
 use crate::txn::{Transaction, TxnError};
@@ -25,8 +25,7 @@ pub struct TxnHost {
     next_stream: u64,
     nested: NestedCalls,
     deployment: Arc<Deployment>,
-    /// Functions this execution scheduled, against Convex's limit.
-    scheduled: usize,
+    scheduled: ScheduleBudget,
     /// A system error a syscall raised: it fails the call even if the function
     /// caught the exception it saw, as on Convex, where it ends the isolate.
     pub system_error: Option<SystemError>,
@@ -72,7 +71,7 @@ fn doc_json(doc: Option<&Document>) -> Json {
 impl TxnHost {
     pub fn new(txn: Transaction, writable: bool, journal: Journal, deployment: Arc<Deployment>, engine: Engine) -> Self {
         let nested = NestedCalls::new(deployment.clone());
-        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1, nested, deployment, scheduled: 0, system_error: None, engine }
+        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1, nested, deployment, scheduled: ScheduleBudget::default(), system_error: None, engine }
     }
 
     fn id_arg(&self, args: &Json, op: &str) -> Result<DocumentId, SyscallError> {
@@ -206,11 +205,8 @@ impl TxnHost {
             }
             "1.0/schedule" => {
                 self.require_writable()?;
-                self.scheduled += 1;
-                if self.scheduled > MAX_SCHEDULED_PER_CALL {
-                    return err(format!("Too many functions scheduled by this mutation (limit: {MAX_SCHEDULED_PER_CALL})"));
-                }
                 let request = schedule_request(&self.deployment, &args).map_err(SyscallError::new)?;
+                self.scheduled.spend(&request).map_err(SyscallError::new)?;
                 Ok(json!(jobs::insert(&mut self.txn, &request.name, request.args, request.scheduled_ms)?.encode()))
             }
             "1.0/cancel_job" => {
