@@ -10,7 +10,9 @@
 //! calls beside QuickJS ones, and deploys of a large CommonJS dependency.
 //! `convect-bench files` measures file upload and download throughput beside
 //! raw disk writes and reads, HTTP actions beside queries, and the time to the
-//! first event of a streamed HTTP action response.
+//! first event of a streamed HTTP action response. `convect-bench scheduler`
+//! measures a burst of scheduled functions all due at once: jobs/s, how late
+//! each starts, and query latency while they run beside the idle server.
 
 mod doc;
 mod ecosystem;
@@ -22,6 +24,7 @@ mod machine;
 mod plan;
 mod rawsqlite;
 mod report;
+mod scheduler;
 mod server;
 mod stats;
 mod ws;
@@ -56,6 +59,8 @@ enum Bench {
     Ecosystem(ecosystem::EcosystemArgs),
     /// File upload/download throughput beside raw disk I/O; HTTP actions beside queries; first SSE event
     Files(files::FilesArgs),
+    /// A burst of scheduled functions due at once: jobs/s, lateness, query latency beside the idle server
+    Scheduler(scheduler::SchedulerArgs),
 }
 
 #[derive(clap::Args)]
@@ -168,7 +173,7 @@ async fn inserts(args: InsertsArgs) -> Result<()> {
     let started = Instant::now();
     let load_before = machine::load_average();
     let measure = async |server: &Server| run_phases(server, work.path(), &args).await;
-    let results = with_deployed(&bin, &repo, work.path(), "fixture", measure).await.context("benchmark failed")?;
+    let results = with_deployed(&bin, &repo, work.path(), "fixture", &[], measure).await.context("benchmark failed")?;
     let machine = machine::Machine::detect(&repo, work.path(), load_before);
     println!("{}", report::table(&results));
     println!("{}", report::interpretation(&results, &machine));
@@ -202,7 +207,7 @@ async fn live_bench(args: live::LiveArgs) -> Result<()> {
     let started = Instant::now();
     let load_before = machine::load_average();
     let measure = async |server: &Server| live::run(server, &args).await;
-    let results = with_deployed(&bin, &repo, work.path(), "fixture", measure).await.context("benchmark failed")?;
+    let results = with_deployed(&bin, &repo, work.path(), "fixture", &[], measure).await.context("benchmark failed")?;
     let machine = machine::Machine::detect(&repo, work.path(), load_before);
     println!("{}", live_report::latency_table(&results));
     println!("{}", live_report::baseline_table(&results));
@@ -220,12 +225,20 @@ async fn live_bench(args: live::LiveArgs) -> Result<()> {
     Ok(())
 }
 
-/// Starts a server on `work/data`, deploys `bench/<fixture>` to it, runs
-/// `measure` and stops the server (also on error, after printing its last output).
-async fn with_deployed<T>(bin: &Path, repo: &Path, work: &Path, fixture: &str, measure: impl AsyncFnOnce(&Server) -> Result<T>) -> Result<T> {
+/// Starts a server on `work/data` (with `serve_flags`), deploys
+/// `bench/<fixture>` to it, runs `measure` and stops the server (also on
+/// error, after printing its last output).
+async fn with_deployed<T>(
+    bin: &Path,
+    repo: &Path,
+    work: &Path,
+    fixture: &str,
+    serve_flags: &[&str],
+    measure: impl AsyncFnOnce(&Server) -> Result<T>,
+) -> Result<T> {
     let functions = work.join("convex");
     copy_fixture(repo, fixture, &functions)?;
-    let server = Server::start(bin, &work.join("data")).await?;
+    let server = Server::start(bin, &work.join("data"), serve_flags).await?;
     let results = match server.deploy(bin, &functions).await {
         Ok(()) => measure(&server).await,
         Err(e) => Err(e),
@@ -243,7 +256,7 @@ async fn ecosystem_bench(args: ecosystem::EcosystemArgs) -> Result<()> {
     let work = work_dir(&repo, "bench-ecosystem-")?;
     let load_before = machine::load_average();
     let measure = async |server: &Server| ecosystem::run(&bin, server, work.path(), &args).await;
-    let results = with_deployed(&bin, &repo, work.path(), "fixture-ecosystem", measure).await.context("benchmark failed")?;
+    let results = with_deployed(&bin, &repo, work.path(), "fixture-ecosystem", &[], measure).await.context("benchmark failed")?;
     let machine = machine::Machine::detect(&repo, work.path(), load_before);
     println!("{}", ecosystem::report(&results));
     if !args.no_write {
@@ -261,13 +274,34 @@ async fn files_bench(args: files::FilesArgs) -> Result<()> {
     let started = Instant::now();
     let load_before = machine::load_average();
     let measure = async |server: &Server| files::run(server, work.path(), &args).await;
-    let results = with_deployed(&bin, &repo, work.path(), "fixture-files", measure).await.context("benchmark failed")?;
+    let results = with_deployed(&bin, &repo, work.path(), "fixture-files", &[], measure).await.context("benchmark failed")?;
     let machine = machine::Machine::detect(&repo, work.path(), load_before);
     println!("{}", files::report(&results));
     println!("(total {:.0} s)", started.elapsed().as_secs_f64());
     if !args.no_write {
         let path = repo.join("BENCHMARKS.md");
         report::write_between(&path, files::BEGIN, files::END, &files::section(&machine, &results, &args))?;
+        println!("updated {}", path.display());
+    }
+    Ok(())
+}
+
+async fn scheduler_bench(args: scheduler::SchedulerArgs) -> Result<()> {
+    let repo = repo_root();
+    let bin = convect_bin(&repo)?;
+    let work = work_dir(&repo, "bench-scheduler-")?;
+    let started = Instant::now();
+    let load_before = machine::load_average();
+    let concurrency = args.scheduler_concurrency.to_string();
+    let flags = ["--scheduler-concurrency", &concurrency];
+    let measure = async |server: &Server| scheduler::run(server, &args).await;
+    let results = with_deployed(&bin, &repo, work.path(), "fixture-scheduler", &flags, measure).await.context("benchmark failed")?;
+    let machine = machine::Machine::detect(&repo, work.path(), load_before);
+    println!("{}", scheduler::report(&results));
+    println!("(total {:.0} s)", started.elapsed().as_secs_f64());
+    if !args.no_write {
+        let path = repo.join("BENCHMARKS.md");
+        report::write_between(&path, scheduler::BEGIN, scheduler::END, &scheduler::section(&machine, &results, &args))?;
         println!("updated {}", path.display());
     }
     Ok(())
@@ -297,6 +331,11 @@ fn main() -> std::process::ExitCode {
             .build()
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(files_bench(args))),
+        Bench::Scheduler(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(scheduler_bench(args))),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

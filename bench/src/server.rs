@@ -43,8 +43,9 @@ pub async fn run_cli(bin: &Path, args: &[&str]) -> Result<()> {
 }
 
 impl Server {
-    /// Starts `bin serve` on `data` and waits until it answers `GET /version`.
-    pub async fn start(bin: &Path, data: &Path) -> Result<Server> {
+    /// Starts `bin serve` on `data`, with `flags` after the bench's own, and
+    /// waits until it answers `GET /version`.
+    pub async fn start(bin: &Path, data: &Path, flags: &[&str]) -> Result<Server> {
         std::fs::create_dir_all(data)?;
         let port = free_port()?;
         let site_port = free_port()?;
@@ -54,6 +55,7 @@ impl Server {
             .args(["serve", "--data"])
             .arg(data)
             .args(["--port", &port.to_string(), "--site-port", &site_port.to_string()])
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)

@@ -12,8 +12,9 @@ use crate::engine::Engine;
 use crate::runtime::UdfKind;
 use crate::system_txn::now_ms;
 use crate::types::IndexId;
-use convect_schema::DocumentId;
-use std::collections::HashSet;
+use crate::committer::CommitSummary;
+use convect_schema::{decode_index_key, DocumentId, Value};
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -24,6 +25,38 @@ const IDLE_WAKE: Duration = Duration::from_secs(60);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Jobs changed per transaction by recovery and pruning.
 const BATCH: usize = 500;
+/// Due jobs read ahead per scan.
+const READ_AHEAD: usize = 256;
+
+/// Due jobs read ahead in one scan and started as permits free up. Each scan
+/// walks past the index entries that started jobs left behind, so a scan per
+/// started job would cost more the more jobs ran; the jobs are read again
+/// only when the queue runs dry or a commit schedules a job it does not know.
+#[derive(Default)]
+struct ReadAhead {
+    due: VecDeque<Job>,
+    /// When the first pending job not yet due is, as of the last read.
+    next_due: Option<f64>,
+    /// Jobs read ahead or running at the last read: their entries changing
+    /// (starting, finishing, a cancel) is no news.
+    known: HashSet<DocumentId>,
+    stale: bool,
+}
+
+impl ReadAhead {
+    /// Whether a commit wrote a pending job this queue does not know.
+    fn is_news(&self, summary: &CommitSummary, by_state: IndexId) -> bool {
+        summary.written_keys.iter().filter(|(index, _)| *index == by_state).any(|(_, key)| {
+            let Ok(values) = decode_index_key(key) else { return true };
+            let pending = matches!(values.first(), Some(Some(Value::String(k))) if k == PENDING);
+            let id = match values.last() {
+                Some(Some(Value::String(id))) => DocumentId::decode(id).ok(),
+                _ => None,
+            };
+            pending && !id.is_some_and(|id| self.known.contains(&id))
+        })
+    }
+}
 
 struct Executor {
     engine: Engine,
@@ -60,13 +93,14 @@ impl Executor {
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         let mut crons_of = None;
         let mut next_cron = None;
+        let mut ahead = ReadAhead::default();
         loop {
             // Only this task writes `_cron_jobs`, so its next run stays known
             // until it passes or a deployment changes the jobs.
             if crons_of != Some(self.engine.deployment().version) || next_cron.is_some_and(|t| t <= now_ms()) {
                 next_cron = self.run_crons(&mut crons_of).await;
             }
-            let next_due = match self.start_due() {
+            let next_due = match self.start_due(&mut ahead) {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading due scheduled functions failed");
@@ -83,39 +117,31 @@ impl Executor {
                 _ = self.finished.notified() => {}
                 _ = prune.tick() => self.prune().await,
                 commit = commits.recv() => match commit {
-                    Ok(summary) if summary.everything || summary.written_keys.iter().any(|(i, _)| *i == by_state) => {
+                    Ok(summary) if summary.everything || ahead.is_news(&summary, by_state) => {
+                        ahead.stale = true;
                         // Announced before readable: wait, or the job is not seen yet.
                         self.engine.committer().wait_for(summary.ts).await;
                     }
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => ahead.stale = true,
                     Err(RecvError::Closed) => return,
                 },
             }
         }
     }
 
-    /// Starts due jobs while permits last; returns when the next job not yet
-    /// started is due.
-    fn start_due(&self) -> Result<Option<f64>, crate::txn::TxnError> {
-        let running = self.running.lock().expect("running poisoned").len();
-        let mut txn = self.engine.begin_system();
-        let free = self.permits.available_permits();
-        let now = now_ms();
-        // Running mutation jobs are still pending; read past them.
-        let candidates = jobs::in_state(&mut txn, PENDING, f64::INFINITY, free + running + 1)?;
-        let mut next_due = None;
-        for job in candidates {
-            if self.running.lock().expect("running poisoned").contains(&job.id) {
-                continue;
-            }
-            if job.scheduled_ms > now {
-                next_due = Some(job.scheduled_ms);
+    /// Starts due jobs while permits last, reading ahead when needed;
+    /// returns when the next job not yet started is due.
+    fn start_due(&self, ahead: &mut ReadAhead) -> Result<Option<f64>, crate::txn::TxnError> {
+        if ahead.stale || ahead.due.is_empty() {
+            self.read_ahead(ahead)?;
+        }
+        while let Some(job) = ahead.due.front() {
+            if job.scheduled_ms > now_ms() {
                 break;
             }
-            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-                next_due = Some(job.scheduled_ms);
-                break;
-            };
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else { break };
+            let job = ahead.due.pop_front().expect("a front job");
             self.running.lock().expect("running poisoned").insert(job.id);
             let (engine, running, finished) = (self.engine.clone(), self.running.clone(), self.finished.clone());
             tokio::spawn(async move {
@@ -125,7 +151,34 @@ impl Executor {
                 finished.notify_one();
             });
         }
-        Ok(next_due)
+        // Jobs left due now wait for a permit, which a job's end signals: no
+        // timer for them, or the loop would spin.
+        Ok(match ahead.due.front() {
+            Some(job) if job.scheduled_ms > now_ms() => Some(job.scheduled_ms),
+            _ => ahead.next_due,
+        })
+    }
+
+    /// Reads the pending jobs not yet started, earliest first.
+    fn read_ahead(&self, ahead: &mut ReadAhead) -> Result<(), crate::txn::TxnError> {
+        let running = self.running.lock().expect("running poisoned").clone();
+        let mut txn = self.engine.begin_system();
+        // Running mutation jobs are still pending; read past them.
+        let pending = jobs::in_state(&mut txn, PENDING, f64::INFINITY, READ_AHEAD + running.len())?;
+        let now = now_ms();
+        ahead.due.clear();
+        ahead.next_due = None;
+        for job in pending.into_iter().filter(|j| !running.contains(&j.id)) {
+            if job.scheduled_ms > now {
+                ahead.next_due = Some(job.scheduled_ms);
+                break;
+            }
+            ahead.due.push_back(job);
+        }
+        ahead.known = running;
+        ahead.known.extend(ahead.due.iter().map(|j| j.id));
+        ahead.stale = false;
+        Ok(())
     }
 
     /// Brings `_cron_jobs` in line with a new deployment (`crons_of` is the
