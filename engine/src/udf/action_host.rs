@@ -85,9 +85,9 @@ impl Host for ActionHost {
             (None, "1.0/actions/schedule") => {
                 let request = schedule_request(&engine.deployment(), &args).and_then(|r| self.scheduled.spend(&r).map(|()| r));
                 match request {
-                    Ok(request) => self.runtime.spawn(async move { done.complete(schedule(&engine, request).await) }),
-                    Err(message) => return done.complete(Err(SyscallError::new(message))),
-                };
+                    Ok(request) => drop(self.runtime.spawn(async move { done.complete(schedule(&engine, request).await) })),
+                    Err(message) => done.complete(Err(SyscallError::new(message))),
+                }
             }
             (None, "1.0/actions/cancel_job") => {
                 self.runtime.spawn(async move {
