@@ -81,9 +81,9 @@ impl Engine {
         // Module-level code may read process.env (e.g. to construct an API client).
         let env = self.function_env();
         let analysis = self.analyze_modules(&sources, env.clone(), &entries, &request.node_dependencies).await?;
-        let warnings = unserved(&entries);
         let record = DeploymentRecord { modules: entries, analysis, node_dependencies: request.node_dependencies };
         let mut deployment = Deployment::build(0, record.clone(), sources).map_err(|e| DeployError::Invalid(e.to_string()))?;
+        let warnings = unserved(deployment.schema.as_deref());
         deployment.env = env;
         let schema = deployment.schema.clone();
         let functions = deployment.functions.len();
@@ -213,17 +213,18 @@ fn capitalized(word: &str) -> String {
 }
 
 /// What a deploy accepts but Convect does not serve yet, so that nobody
-/// mistakes silence for support.
-fn unserved(entries: &[ModuleEntry]) -> Vec<String> {
-    entries
-        .iter()
-        .filter_map(|m| match m.kind {
-            ModuleKind::AuthConfig => {
-                Some(format!("{}: auth providers are not supported by Convect yet; every call is anonymous", m.path))
-            }
-            _ => None,
-        })
-        .collect()
+/// mistakes silence for support: the schema's text and vector search indexes.
+fn unserved(schema: Option<&DatabaseSchema>) -> Vec<String> {
+    let Some(schema) = schema else { return Vec::new() };
+    let mut warnings = Vec::new();
+    for (table, def) in &schema.tables {
+        let search = def.search_indexes.iter().map(|i| (&i.name, "text search"));
+        let vector = def.vector_indexes.iter().map(|i| (&i.name, "vector search"));
+        for (index, kind) in search.chain(vector) {
+            warnings.push(format!("schema: {table}.{index}: {kind} indexes are not supported by Convect yet; queries using it fail"));
+        }
+    }
+    warnings
 }
 
 /// The exclusive part of a deploy, run by the committer.

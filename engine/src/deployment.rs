@@ -3,6 +3,7 @@
 //! JSON so that a restart serves the same functions without re-analysis.
 
 use crate::runtime::{ModuleAnalysis, ModuleSources, NodeBundle, UdfKind};
+use crate::auth::{parse_providers, Verifier};
 use crate::scheduler::cron::{parse_crons, CronSpec};
 use crate::udf::SourceMaps;
 use convect_bundler::{Environment, ModuleKind, NodeDependency};
@@ -72,6 +73,16 @@ pub struct Deployment {
     pub env: Arc<BTreeMap<String, String>>,
     /// `crons.ts`'s jobs, each naming a mutation or action of this deployment.
     pub crons: Arc<Vec<CronSpec>>,
+    /// Verifies users' tokens against `auth.config.ts`'s providers.
+    pub auth: Arc<Verifier>,
+}
+
+/// The verifier for `auth.config.ts`'s providers, which must be valid.
+fn auth_providers(module: &str, json: &str) -> Result<Verifier, DeploymentError> {
+    let invalid = |message: String| DeploymentError::Module { module: module.to_owned(), message };
+    let config: serde_json::Value = serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
+    let providers = parse_providers(&config).map_err(|e| invalid(e.to_string()))?;
+    Ok(Verifier::new(providers, reqwest::Client::new()))
 }
 
 /// Every cron job must name a mutation or an action of the deployment.
@@ -108,6 +119,8 @@ impl Deployment {
         let mut functions = HashMap::new();
         let mut schema = None;
         let mut crons = Vec::new();
+        let mut auth = None;
+        let kinds: HashMap<&str, ModuleKind> = record.modules.iter().map(|m| (m.path.as_str(), m.kind)).collect();
         let environments: HashMap<&str, Environment> = record.modules.iter().map(|m| (m.path.as_str(), m.environment)).collect();
         for (module, analysis) in &record.analysis {
             let environment = environments.get(module.as_str()).copied().unwrap_or_default();
@@ -136,6 +149,9 @@ impl Deployment {
                 };
                 functions.insert(function_path(module, &f.name), meta);
             }
+            if let Some(json) = analysis.auth_config.as_ref().filter(|_| kinds.get(module.as_str()) == Some(&ModuleKind::AuthConfig)) {
+                auth = Some(auth_providers(module, json)?);
+            }
             if let Some(json) = &analysis.crons {
                 crons = parse_crons(json).map_err(|e| DeploymentError::Module { module: module.clone(), message: e.to_string() })?;
             }
@@ -148,7 +164,8 @@ impl Deployment {
         let node = Arc::new(node_bundle(&record.modules, &sources, &record.node_dependencies));
         let source_maps = Arc::new(SourceMaps::new(&record.modules));
         let crons = Arc::new(crons);
-        Ok(Deployment { version, record, sources, functions, schema, node, source_maps, env: Arc::default(), crons })
+        let auth = Arc::new(auth.unwrap_or_default());
+        Ok(Deployment { version, record, sources, functions, schema, node, source_maps, env: Arc::default(), crons, auth })
     }
 
     pub fn function(&self, path: &str) -> Option<&FunctionMeta> {

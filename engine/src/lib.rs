@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod committer;
 pub mod deploy;
 pub mod deployment;
+pub mod auth;
 pub mod engine;
 pub mod env_vars;
 pub mod file_storage;

@@ -78,6 +78,7 @@ fn exec() -> Execution {
         now_ms: 0.0,
         time_limit: Duration::from_secs(60),
         env: Arc::default(),
+        identity: Default::default(),
     }
 }
 

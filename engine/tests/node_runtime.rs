@@ -99,6 +99,7 @@ fn exec(export: &str, args: Json, env: &[(&str, &str)]) -> Execution {
         now_ms: 0.0,
         time_limit: Duration::from_secs(60),
         env: Arc::new(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+        identity: Default::default(),
     }
 }
 

@@ -95,6 +95,7 @@ fn exec(kind: UdfKind, export: &str, args: Json) -> Execution {
         now_ms: 1_700_000_000_123.0,
         time_limit: Duration::from_secs(5),
         env: Arc::new(BTreeMap::new()),
+        identity: Default::default(),
     }
 }
 

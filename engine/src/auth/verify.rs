@@ -34,6 +34,19 @@ pub struct Verifier {
     clock: Clock,
 }
 
+/// A deployment without `auth.config.ts`: every token is refused.
+impl Default for Verifier {
+    fn default() -> Self {
+        Verifier::new(Vec::new(), reqwest::Client::new())
+    }
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier").field("providers", &self.configured).finish()
+    }
+}
+
 impl Verifier {
     /// `http` is the engine's client, so key fetches share its pool.
     pub fn new(providers: Vec<Provider>, http: reqwest::Client) -> Self {

@@ -13,7 +13,7 @@ pub mod stream;
 use crate::deployment::Deployment;
 use crate::engine::Engine;
 use crate::env_vars::SITE_URL;
-use crate::runtime::{ExecOutcome, Execution, JsFailure, UdfKind};
+use crate::runtime::{CallerIdentity, ExecOutcome, Execution, JsFailure, UdfKind};
 use crate::udf::action_host::ActionHost;
 use crate::udf::{logged_request_id, CallError};
 use base64::Engine as _;
@@ -95,8 +95,20 @@ impl HttpRequest {
         .to_string()
     }
 
-    fn has_credentials(&self) -> bool {
-        self.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+    /// Who the request is from: a verified `Bearer` token's user. Refused
+    /// credentials do not refuse the request (the handler may not care); asking
+    /// who the caller is fails instead, with the reason.
+    async fn identity(&self, deployment: &Deployment) -> CallerIdentity {
+        let Some((_, value)) = self.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("authorization")) else {
+            return CallerIdentity::Anonymous;
+        };
+        let Some(token) = value.strip_prefix("Bearer ") else {
+            return CallerIdentity::Refused("The Authorization header must be `Bearer <token>`".into());
+        };
+        match deployment.auth.verify(token.trim()).await {
+            Ok(identity) => CallerIdentity::User(Arc::new(identity.json)),
+            Err(e) => CallerIdentity::Refused(e.to_string()),
+        }
     }
 }
 
@@ -117,11 +129,12 @@ impl Engine {
             now_ms: 0.0, // actions read the real clock
             time_limit: self.inner.action_timeout,
             env: deployment.env.clone(),
+            identity: CallerIdentity::Anonymous,
         };
         let (sink, mut source) = stream::response_channel();
         let host = ActionHost {
             response: Some(sink),
-            unverified_credentials: request.has_credentials(),
+            identity: request.identity(&deployment).await,
             ..ActionHost::new(self.clone())
         };
         let engine = self.clone();

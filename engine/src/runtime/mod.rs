@@ -73,6 +73,31 @@ pub struct Execution {
     /// Budget of user-code time; time spent in syscalls does not count.
     pub time_limit: Duration,
     pub env: Arc<BTreeMap<String, String>>,
+    /// Who the function runs for; the runtimes pass it on to their host.
+    pub identity: CallerIdentity,
+}
+
+/// What `ctx.auth.getUserIdentity()` answers in an execution.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum CallerIdentity {
+    #[default]
+    Anonymous,
+    /// A verified user's `UserIdentity` object.
+    User(Arc<serde_json::Value>),
+    /// Credentials were presented and refused (an HTTP action's `Authorization`
+    /// header): asking who the caller is fails with this message.
+    Refused(String),
+}
+
+impl CallerIdentity {
+    /// `1.0/getUserIdentity`'s answer.
+    pub fn answer(&self) -> SyscallResult {
+        match self {
+            CallerIdentity::Anonymous => Ok(serde_json::Value::Null),
+            CallerIdentity::User(identity) => Ok((**identity).clone()),
+            CallerIdentity::Refused(message) => Err(SyscallError::new(message.clone())),
+        }
+    }
 }
 
 impl Execution {
@@ -204,6 +229,9 @@ pub struct ModuleAnalysis {
     /// `cronJobs().export()` JSON, for `crons.js`.
     #[serde(default)]
     pub crons: Option<String>,
+    /// The default export of `auth.config.js` (`{ providers }`), as JSON.
+    #[serde(default, rename = "authConfig")]
+    pub auth_config: Option<String>,
     #[serde(rename = "isRouter")]
     pub is_router: bool,
 }

@@ -88,7 +88,8 @@ const convectEntryPoints = ({ show, begin, locate = (frames) => frames }) => {
     const exported = (marker) => (d && typeof d.export === "function" && marker ? d.export() : null);
     const schema = exported(d?.tables !== undefined);
     const crons = exported(d?.isCrons);
-    return JSON.stringify({ functions, schema, crons, isRouter: !!(d && d.isRouter) });
+    const authConfig = Array.isArray(d?.providers) ? JSON.stringify(d) : null;
+    return JSON.stringify({ functions, schema, crons, authConfig, isRouter: !!(d && d.isRouter) });
   };
 
   return { describeError, invoke, analyze };

@@ -14,7 +14,7 @@ mod site;
 pub use site::site_router;
 
 use crate::engine::Engine;
-use crate::runtime::UdfKind;
+use crate::runtime::{CallerIdentity, UdfKind};
 use crate::sync::protocol::encode_ts;
 use crate::types::Timestamp;
 use crate::udf::{client_message, CallError, CallResult, Caller, Journal};
@@ -108,15 +108,56 @@ pub(crate) fn bad_request(message: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, message.into()).into_response()
 }
 
-/// Admin requests carry `Authorization: Convex <admin key>`.
+/// Admin requests carry `Authorization: Convex <admin key>`, and, acting as
+/// a user, `:<base64 of the identity's JSON>` after the key (convex-js's
+/// `setAdminAuth(key, identity)`).
 pub(crate) fn caller_of(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
     let Some(value) = headers.get("authorization") else { return Ok(Caller::Client) };
     let value = value.to_str().unwrap_or_default();
-    match value.strip_prefix("Convex ") {
+    match value.strip_prefix("Convex ").map(|v| v.split_once(':').map_or(v, |(key, _)| key)) {
         Some(key) if constant_time_eq(key.as_bytes(), state.admin_key.as_bytes()) => Ok(Caller::Admin),
         Some(_) => Err((StatusCode::UNAUTHORIZED, "The admin key is not valid for this deployment.").into_response()),
-        // User JWTs (`Bearer ...`) are verified by the auth layer, which is not built yet.
         None => Ok(Caller::Client),
+    }
+}
+
+/// The caller, and the user a request runs for: a verified `Bearer` token's
+/// (a refused one is an error, never an anonymous call), or the identity an
+/// admin acts as.
+pub(crate) async fn who(state: &AppState, headers: &HeaderMap) -> Result<(Caller, CallerIdentity), Response> {
+    let caller = caller_of(state, headers)?;
+    let value = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        return match state.engine.deployment().auth.verify(token.trim()).await {
+            Ok(identity) => Ok((caller, CallerIdentity::User(Arc::new(identity.json)))),
+            Err(e) => Err((StatusCode::UNAUTHORIZED, Json(json!({ "code": e.code(), "message": e.to_string() }))).into_response()),
+        };
+    }
+    let acting_as = value.strip_prefix("Convex ").and_then(|v| v.split_once(':')).map(|(_, identity)| identity);
+    match acting_as {
+        None => Ok((caller, CallerIdentity::Anonymous)),
+        Some(encoded) => match acting_as_identity(encoded) {
+            Some(identity) => Ok((caller, CallerIdentity::User(Arc::new(identity)))),
+            None => Err(bad_request("The identity after the admin key is not base64-encoded JSON of an object")),
+        },
+    }
+}
+
+/// The identity an admin acts as, from the base64 JSON after the key.
+pub(crate) fn acting_as_identity(encoded: &str) -> Option<Json_> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let mut identity: Json_ = serde_json::from_slice(&bytes).ok()?;
+    with_token_identifier(&mut identity);
+    identity.is_object().then_some(identity)
+}
+
+/// As Convex completes an identity an admin acts as: `tokenIdentifier` is
+/// `issuer|subject` unless given.
+pub(crate) fn with_token_identifier(identity: &mut Json_) {
+    let (Some(issuer), Some(subject)) = (identity["issuer"].as_str(), identity["subject"].as_str()) else { return };
+    let token = format!("{issuer}|{subject}");
+    if let Some(fields) = identity.as_object_mut() {
+        fields.entry("tokenIdentifier").or_insert(Json_::String(token));
     }
 }
 
@@ -136,23 +177,22 @@ fn args_of(body: &Json_) -> Json_ {
     }
 }
 
-/// The caller and the JSON body of a function call, which must name a `path`.
-fn call_request(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<(Caller, Json_), Response> {
-    let caller = caller_of(state, headers)?;
+/// Who calls, and the JSON body of a function call, which must name a `path`.
+async fn call_request(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<((Caller, CallerIdentity), Json_), Response> {
     let body = parse_body(body)?;
     if !body["path"].is_string() {
         return Err(bad_request("Malformed request body: missing `path`"));
     }
-    Ok((caller, body))
+    Ok((who(state, headers).await?, body))
 }
 
 async fn call(State(state): State<AppState>, headers: HeaderMap, body: Bytes, kind: Option<UdfKind>) -> Response {
-    let (caller, body) = match call_request(&state, &headers, &body) {
+    let ((caller, identity), body) = match call_request(&state, &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let path = body["path"].as_str().expect("checked by call_request");
-    let result = state.engine.call(path, kind, args_of(&body), caller).await;
+    let result = state.engine.call(path, kind, args_of(&body), caller, identity).await;
     respond(path, result)
 }
 
@@ -166,7 +206,7 @@ async fn query_ts(State(state): State<AppState>) -> Response {
 /// Step two: one query at a timestamp from `/api/query_ts`. Storage keeps every
 /// version, so any committed timestamp can be read.
 async fn query_at_ts(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (caller, body) = match call_request(&state, &headers, &body) {
+    let (who, body) = match call_request(&state, &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -177,7 +217,7 @@ async fn query_at_ts(State(state): State<AppState>, headers: HeaderMap, body: By
     if ts > state.engine.committer().latest() {
         return bad_request("Malformed request body: `ts` is later than any commit");
     }
-    let run = state.engine.query_at(path, args_of(&body), caller, ts, Journal::default()).await;
+    let run = state.engine.query_at(path, args_of(&body), who, ts, Journal::default()).await;
     respond(path, run.result)
 }
 
@@ -188,7 +228,7 @@ fn decode_ts(encoded: &str) -> Option<Timestamp> {
 }
 
 async fn run_by_path(State(state): State<AppState>, Path(path): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let caller = match caller_of(&state, &headers) {
+    let (caller, identity) = match who(&state, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -201,7 +241,7 @@ async fn run_by_path(State(state): State<AppState>, Path(path): Path<String>, he
         Some((module, name)) if !path.contains(':') => format!("{module}:{name}"),
         _ => path,
     };
-    let result = state.engine.call(&path, None, args_of(&body), caller).await;
+    let result = state.engine.call(&path, None, args_of(&body), caller, identity).await;
     respond(&path, result)
 }
 

@@ -9,6 +9,7 @@ use super::index::{SubId, SubscriptionIndex};
 use super::protocol::{QueryId, QueryOutcome};
 use crate::committer::CommitSummary;
 use crate::engine::Engine;
+use crate::runtime::CallerIdentity;
 use crate::types::Timestamp;
 use crate::udf::{Caller, Journal};
 use futures::StreamExt;
@@ -46,12 +47,15 @@ pub struct LiveQuery {
     pub args: Json,
     pub journal: Option<String>,
     pub caller: Caller,
+    /// The user it runs for; only sessions with the same one share it.
+    pub identity: CallerIdentity,
 }
 
 impl LiveQuery {
     fn key(&self) -> String {
         let path = crate::deployment::normalize_path(&self.path);
-        format!("{path}\u{0}{}\u{0}{}\u{0}{:?}", self.args, self.journal.as_deref().unwrap_or(""), self.caller)
+        let journal = self.journal.as_deref().unwrap_or("");
+        format!("{path}\u{0}{}\u{0}{journal}\u{0}{:?}\u{0}{:?}", self.args, self.caller, self.identity)
     }
 }
 
@@ -235,7 +239,7 @@ impl Hub {
     async fn execute(&self, sub: SubId, query: &LiveQuery, ts: Timestamp) -> (QueryOutcome, Option<String>) {
         self.executions.fetch_add(1, Ordering::Relaxed);
         let journal = Journal::replaying(query.journal.as_deref());
-        let run = self.engine.query_at(&query.path, query.args.clone(), query.caller, ts, journal).await;
+        let run = self.engine.query_at(&query.path, query.args.clone(), (query.caller, query.identity.clone()), ts, journal).await;
         self.index.set(sub, run.reads);
         let (result, journal) = (run.result, run.journal);
         let outcome = match result.value {

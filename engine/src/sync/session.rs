@@ -16,7 +16,7 @@ use super::protocol::{
 };
 use super::requests::{RequestKey, RequestLog};
 use crate::engine::Engine;
-use crate::runtime::UdfKind;
+use crate::runtime::{CallerIdentity, UdfKind};
 use crate::types::Timestamp;
 use crate::udf::{client_message, CallError, CallResult, Caller, SystemError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -57,6 +57,8 @@ struct Session {
     client_session: String,
     /// Who the client's calls and queries run as, set by `Authenticate`.
     caller: Caller,
+    /// The user they run for (a verified token's, or one an admin acts as).
+    user: CallerIdentity,
     version: StateVersion,
     /// The identity version of the latest accepted `Authenticate`; the next
     /// Transition moves the client to it.
@@ -92,12 +94,11 @@ const CLOSE_TRY_AGAIN: u16 = 1013;
 enum AuthRefused {
     #[error("The admin key is not valid for this deployment.")]
     InvalidAdminKey,
-    /// Honouring the identity needs the auth layer; running the calls as the
-    /// admin instead would give them a different identity than asked for.
-    #[error("Convect cannot act as a user identity with the admin key yet; authenticate with the admin key alone.")]
-    ActingAsUser,
-    #[error("Convect does not verify user tokens yet")]
-    UserToken,
+    #[error("The identity to act as is not base64-encoded JSON of an object")]
+    InvalidActingAs,
+    /// A user token that did not verify, with the reason (expired, unknown key...).
+    #[error("{0}")]
+    Token(String),
 }
 
 pub async fn serve(
@@ -130,6 +131,7 @@ pub async fn serve(
         id,
         client_session: String::new(),
         caller: Caller::Client,
+        user: CallerIdentity::Anonymous,
         version: StateVersion::default(),
         identity: 0,
         queries: HashMap::new(),
@@ -247,7 +249,7 @@ impl Session {
                 Ok(())
             }
             ClientMessage::Authenticate { token_type, base_version, value, impersonating } => {
-                self.authenticate(&token_type, base_version, value.as_deref(), impersonating.is_some()).await
+                self.authenticate(&token_type, base_version, value.as_deref(), impersonating).await
             }
             ClientMessage::Event {} => Ok(()),
         }
@@ -262,7 +264,8 @@ impl Session {
             match change {
                 QuerySetChange::Add { query_id, udf_path, args, journal } => {
                     let args = args.into_iter().next().unwrap_or(Json::Null);
-                    self.subscribe(query_id, LiveQuery { path: udf_path, args, journal, caller: self.caller }).await?;
+                    let (caller, identity) = (self.caller, self.user.clone());
+                    self.subscribe(query_id, LiveQuery { path: udf_path, args, journal, caller, identity }).await?;
                 }
                 QuerySetChange::Remove { query_id } => {
                     self.hub.unsubscribe(self.id, query_id);
@@ -289,20 +292,22 @@ impl Session {
         Ok(())
     }
 
-    async fn authenticate(&mut self, token_type: &str, base: u32, value: Option<&str>, acting_as: bool) -> Result<(), End> {
+    async fn authenticate(&mut self, token_type: &str, base: u32, value: Option<&str>, acting_as: Option<Json>) -> Result<(), End> {
         if base != self.identity {
             return Err(End::Fatal(format!("identity version {base} does not match the server's {}", self.identity)));
         }
-        let caller = match token_type {
-            "None" => Caller::Client,
+        let (caller, user) = match token_type {
+            "None" => (Caller::Client, CallerIdentity::Anonymous),
             "Admin" => self.admin_caller(value.unwrap_or_default(), acting_as).map_err(End::Auth)?,
-            // Verifying user JWTs belongs to the auth layer, which is not built yet.
-            "User" => return Err(End::Auth(AuthRefused::UserToken)),
+            "User" => match self.engine.deployment().auth.verify(value.unwrap_or_default()).await {
+                Ok(identity) => (Caller::Client, CallerIdentity::User(Arc::new(identity.json))),
+                Err(e) => return Err(End::Auth(AuthRefused::Token(e.to_string()))),
+            },
             other => return Err(End::Fatal(format!("unknown token type {other:?}"))),
         };
         self.identity = base + 1;
-        if caller != self.caller {
-            self.caller = caller;
+        if (caller, &user) != (self.caller, &self.user) {
+            (self.caller, self.user) = (caller, user);
             self.resubscribe_all().await?;
         }
         self.flush(None, Vec::new(), 0)
@@ -310,26 +315,35 @@ impl Session {
 
     /// Checks an admin token: the admin key, optionally followed by
     /// `:<base64 identity>` (or sent with a separate identity) to act as a user.
-    fn admin_caller(&self, token: &str, acting_as: bool) -> Result<Caller, AuthRefused> {
-        let (key, identity) = match token.split_once(':') {
+    fn admin_caller(&self, token: &str, acting_as: Option<Json>) -> Result<(Caller, CallerIdentity), AuthRefused> {
+        let (key, encoded) = match token.split_once(':') {
             Some((key, identity)) => (key, Some(identity)),
             None => (token, None),
         };
         if !crate::server::constant_time_eq(key.as_bytes(), self.admin_key.as_bytes()) {
             return Err(AuthRefused::InvalidAdminKey);
         }
-        if identity.is_some() || acting_as {
-            return Err(AuthRefused::ActingAsUser);
-        }
-        Ok(Caller::Admin)
+        let acting_as = match encoded {
+            Some(encoded) => Some(crate::server::acting_as_identity(encoded).ok_or(AuthRefused::InvalidActingAs)?),
+            None => acting_as.filter(|a| !a.is_null()).map(|mut identity| {
+                crate::server::with_token_identifier(&mut identity);
+                identity
+            }),
+        };
+        let user = match acting_as {
+            Some(identity) if identity.is_object() => CallerIdentity::User(Arc::new(identity)),
+            Some(_) => return Err(AuthRefused::InvalidActingAs),
+            None => CallerIdentity::Anonymous,
+        };
+        Ok((Caller::Admin, user))
     }
 
     /// Results depend on who asks (internal functions exist only for an admin),
     /// so a new identity re-runs every query, as Convex does.
     async fn resubscribe_all(&mut self) -> Result<(), End> {
-        let caller = self.caller;
+        let (caller, identity) = (self.caller, self.user.clone());
         let queries: Vec<(QueryId, LiveQuery)> =
-            self.queries.iter().map(|(id, q)| (*id, LiveQuery { caller, ..q.clone() })).collect();
+            self.queries.iter().map(|(id, q)| (*id, LiveQuery { caller, identity: identity.clone(), ..q.clone() })).collect();
         for (query_id, query) in queries {
             self.subscribe(query_id, query).await?;
         }
@@ -337,14 +351,14 @@ impl Session {
     }
 
     fn start_call(&self, kind: UdfKind, request_id: u32, path: String, args: Vec<Json>) {
-        let caller = self.caller;
+        let (caller, identity) = (self.caller, self.user.clone());
         let engine = self.engine.clone();
         let requests = self.requests.clone();
         let done = self.done.clone();
         let key = RequestKey { session: self.client_session.clone(), request_id };
         tokio::spawn(async move {
             let args = args.into_iter().next().unwrap_or(Json::Null);
-            let run = async { engine.call(&path, Some(kind), args, caller).await };
+            let run = async { engine.call(&path, Some(kind), args, caller, identity).await };
             // Mutations re-sent after a reconnect must not apply twice.
             let result = match kind {
                 UdfKind::Mutation => requests.run_once(key, run).await,

@@ -8,7 +8,7 @@ use crate::scheduler::{jobs, schedule_request, ScheduleBudget, ScheduleRequest};
 use crate::system_txn::now_ms;
 use crate::engine::Engine;
 use crate::http_actions::stream::{is_stream_op, ResponseSink};
-use crate::runtime::{Completion, Host, SyscallError, SyscallResult, UdfKind};
+use crate::runtime::{CallerIdentity, Completion, Host, SyscallError, SyscallResult, UdfKind};
 use serde_json::{json, Value as Json};
 use std::time::Duration;
 
@@ -20,16 +20,15 @@ pub struct ActionHost {
     pub runtime: tokio::runtime::Handle,
     /// Where an HTTP action's streamed response goes.
     pub response: Option<ResponseSink>,
-    /// Set for an HTTP action whose request carries an `Authorization` header.
-    /// No auth provider can verify it yet, so `getUserIdentity` fails, as on
-    /// Convex for credentials it cannot verify; without one it is `null`.
-    pub unverified_credentials: bool,
+    /// Who the action runs for; its `runQuery`/`runMutation`/`runAction` run
+    /// for the same caller.
+    pub identity: CallerIdentity,
     pub scheduled: ScheduleBudget,
 }
 
 impl ActionHost {
     pub fn new(engine: Engine) -> Self {
-        ActionHost { engine, runtime: tokio::runtime::Handle::current(), response: None, unverified_credentials: false, scheduled: ScheduleBudget::default() }
+        ActionHost { engine, runtime: tokio::runtime::Handle::current(), response: None, identity: CallerIdentity::Anonymous, scheduled: ScheduleBudget::default() }
     }
 }
 
@@ -60,11 +59,12 @@ impl Host for ActionHost {
         let engine = self.engine.clone();
         match (kind, op) {
             (Some(kind), _) => {
+                let identity = self.identity.clone();
                 self.runtime.spawn(async move {
                     let Some(path) = args["name"].as_str() else {
                         return done.complete(Err(SyscallError::new("function references by handle are not supported by Convect yet")));
                     };
-                    let result = engine.call(path, Some(kind), args["args"].clone(), Caller::Action).await;
+                    let result = engine.call(path, Some(kind), args["args"].clone(), Caller::Action, identity).await;
                     done.complete(result.value.map_err(SyscallError::from));
                 });
             }
@@ -78,10 +78,7 @@ impl Host for ActionHost {
                     done.complete(Ok(Json::Null));
                 });
             }
-            (None, "1.0/getUserIdentity") if self.unverified_credentials => done.complete(Err(SyscallError::new(
-                "Could not verify the request's Authorization header: auth providers are not supported by Convect yet",
-            ))),
-            (None, "1.0/getUserIdentity") => done.complete(Ok(Json::Null)),
+            (None, "1.0/getUserIdentity") => done.complete(self.identity.answer()),
             (None, "1.0/actions/schedule") => {
                 let request = schedule_request(&engine.deployment(), &args).and_then(|r| self.scheduled.spend(&r).map(|()| r));
                 match request {

@@ -18,7 +18,7 @@ pub use system::SystemError;
 use crate::committer::CommitError;
 use crate::deployment::{Deployment, FunctionMeta, Visibility};
 use crate::engine::Engine;
-use crate::runtime::{Execution, JsFailure, UdfKind};
+use crate::runtime::{CallerIdentity, Execution, JsFailure, UdfKind};
 use crate::scheduler::jobs::{self, Job};
 use crate::storage::Persistence;
 use crate::txn::{ReadSet, Transaction};
@@ -203,16 +203,18 @@ impl Engine {
             now_ms: now_ms(),
             time_limit: if f.kind == UdfKind::Action { self.inner.action_timeout } else { QUERY_TIME_LIMIT },
             env: deployment.env.clone(),
+            identity: CallerIdentity::Anonymous,
         };
         Ok((deployment, f, exec))
     }
 
     /// Calls a function by path with convex-encoded JSON arguments.
-    pub async fn call(&self, path: &str, expected: Option<UdfKind>, args: Json, caller: Caller) -> CallResult {
-        let (deployment, f, exec) = match self.prepare(path, expected, args, caller) {
+    pub async fn call(&self, path: &str, expected: Option<UdfKind>, args: Json, caller: Caller, identity: CallerIdentity) -> CallResult {
+        let (deployment, f, mut exec) = match self.prepare(path, expected, args, caller) {
             Ok(x) => x,
             Err(e) => return CallResult::failed(e),
         };
+        exec.identity = identity;
         match f.kind {
             UdfKind::Query => self.run_query(deployment, f, path, exec, None, Journal::default()).await.result,
             UdfKind::Mutation => self.run_mutation(deployment, f, path, exec, None).await,
@@ -237,9 +239,19 @@ impl Engine {
 
     /// Runs a live query at `snapshot`, replaying `journal`, and returns what it
     /// read. A call that fails before running reads nothing; it is re-run on a deploy.
-    pub async fn query_at(&self, path: &str, args: Json, caller: Caller, snapshot: Timestamp, journal: Journal) -> LiveRun {
+    pub async fn query_at(
+        &self,
+        path: &str,
+        args: Json,
+        (caller, identity): (Caller, CallerIdentity),
+        snapshot: Timestamp,
+        journal: Journal,
+    ) -> LiveRun {
         match self.prepare(path, Some(UdfKind::Query), args, caller) {
-            Ok((deployment, f, exec)) => self.run_query(deployment, f, path, exec, Some(snapshot), journal).await,
+            Ok((deployment, f, exec)) => {
+                let exec = Execution { identity, ..exec };
+                self.run_query(deployment, f, path, exec, Some(snapshot), journal).await
+            }
             Err(e) => LiveRun { result: CallResult::failed(e), reads: ReadSet::default(), journal: None },
         }
     }
@@ -277,7 +289,8 @@ impl Engine {
                 return Err(CallError::new("the scheduled function is no longer pending"));
             }
         }
-        let host = TxnHost::new(txn, writable, journal, deployment.clone(), self.clone());
+        let mut host = TxnHost::new(txn, writable, journal, deployment.clone(), self.clone());
+        host.identity = exec.identity.clone();
         let run = self.inner.udf_pool.run(deployment.clone(), move |iso| iso.run(&exec, host)).await;
         let (outcome, mut host) = run.map_err(|failure| self.js_error(deployment, failure))?;
         // A system error fails the call whatever the function made of it.
@@ -350,7 +363,7 @@ impl Engine {
     }
 
     async fn run_action(&self, deployment: Arc<Deployment>, f: FunctionMeta, path: &str, exec: Execution) -> CallResult {
-        let host = ActionHost::new(self.clone());
+        let host = ActionHost { identity: exec.identity.clone(), ..ActionHost::new(self.clone()) };
         let outcome = if f.environment == Environment::Node {
             match self.inner.node_pool.run(&deployment.node, exec, host).await {
                 Ok(o) => o,

@@ -9,7 +9,7 @@ use crate::engine::Engine;
 use crate::file_storage::table as files;
 use crate::scheduler::{jobs, schedule_request, ScheduleBudget};
 use crate::query::{decode_cursor, encode_cursor, optional_value, Cursor, QueryStream};
-use crate::runtime::{Completion, Host, SyscallError, SyscallResult};
+use crate::runtime::{CallerIdentity, Completion, Host, SyscallError, SyscallResult};
 use crate::txn::{Transaction, TxnError};
 use crate::types::Document;
 use convect_schema::{object_from_json, DocumentId, Value};
@@ -31,6 +31,7 @@ pub struct TxnHost {
     pub system_error: Option<SystemError>,
     /// For file storage's URLs.
     engine: Engine,
+    pub identity: CallerIdentity,
 }
 
 /// Where each `paginate` call of an execution ended, in call order. A live query
@@ -71,7 +72,7 @@ fn doc_json(doc: Option<&Document>) -> Json {
 impl TxnHost {
     pub fn new(txn: Transaction, writable: bool, journal: Journal, deployment: Arc<Deployment>, engine: Engine) -> Self {
         let nested = NestedCalls::new(deployment.clone());
-        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1, nested, deployment, scheduled: ScheduleBudget::default(), system_error: None, engine }
+        TxnHost { txn, writable, journal, streams: HashMap::new(), next_stream: 1, nested, deployment, scheduled: ScheduleBudget::default(), system_error: None, engine, identity: CallerIdentity::Anonymous }
     }
 
     fn id_arg(&self, args: &Json, op: &str) -> Result<DocumentId, SyscallError> {
@@ -190,7 +191,7 @@ impl TxnHost {
                 self.txn.delete(id)?;
                 Ok(Json::Null)
             }
-            "1.0/getUserIdentity" => Ok(Json::Null),
+            "1.0/getUserIdentity" => self.identity.answer(),
             "1.0/storageGetUrl" => {
                 let doc = files::resolve(&mut self.txn, storage_id_arg(&args, "getUrl")?, "getUrl")?;
                 Ok(doc.map(|d| json!(self.engine.files().url_of(&d))).unwrap_or(Json::Null))
