@@ -24,6 +24,7 @@ mod machine;
 mod plan;
 mod rawsqlite;
 mod report;
+mod run;
 mod scheduler;
 mod server;
 mod stats;
@@ -32,10 +33,11 @@ mod ws;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use plan::{Phase, Runner};
+use run::BenchRun;
 use server::Server;
 use stats::Measurement;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Time limit of each phase (over all rounds); a phase that hits it reports what it completed.
 const PHASE_DEADLINE: Duration = Duration::from_secs(30);
@@ -91,13 +93,6 @@ pub(crate) fn repo_root() -> PathBuf {
     repo.canonicalize().unwrap_or_else(|_| repo.to_owned())
 }
 
-fn convect_bin(repo: &Path) -> Result<PathBuf> {
-    let bin = std::env::var_os("CONVECT_BIN").map_or_else(|| repo.join("target/release/convect"), PathBuf::from);
-    if !bin.is_file() {
-        bail!("{} not found: run `cargo build --release -p convect-cli` first, or set CONVECT_BIN", bin.display());
-    }
-    Ok(bin)
-}
 
 /// Copies the sources (not `_generated`) of `bench/<fixture>` into `dest`.
 pub(crate) fn copy_fixture(repo: &Path, fixture: &str, dest: &Path) -> Result<()> {
@@ -158,32 +153,13 @@ fn setup_text(args: &InsertsArgs) -> String {
     )
 }
 
-/// A fresh directory for the server's data and the fixture, inside the
-/// repository so that the bundler finds node_modules/convex.
-fn work_dir(repo: &Path, prefix: &str) -> Result<tempfile::TempDir> {
-    let tmp = repo.join("tmp");
-    std::fs::create_dir_all(&tmp)?;
-    Ok(tempfile::Builder::new().prefix(prefix).tempdir_in(&tmp)?)
-}
 
 async fn inserts(args: InsertsArgs) -> Result<()> {
-    let repo = repo_root();
-    let bin = convect_bin(&repo)?;
-    let work = work_dir(&repo, "bench-")?;
-    let started = Instant::now();
-    let load_before = machine::load_average();
-    let measure = async |server: &Server| run_phases(server, work.path(), &args).await;
-    let results = with_deployed(&bin, &repo, work.path(), "fixture", &[], measure).await.context("benchmark failed")?;
-    let machine = machine::Machine::detect(&repo, work.path(), load_before);
-    println!("{}", report::table(&results));
-    println!("{}", report::interpretation(&results, &machine));
-    println!("(total {:.0} s)", started.elapsed().as_secs_f64());
-    if !args.no_write {
-        let path = repo.join("BENCHMARKS.md");
-        report::write(&path, &report::section(&machine, &results, &setup_text(&args)))?;
-        println!("updated {}", path.display());
-    }
-    Ok(())
+    let run = BenchRun::start("bench-")?;
+    let results = run.deployed("fixture", &[], async |server: &Server| run_phases(server, run.work(), &args).await).await?;
+    let machine = run.machine();
+    let figures = format!("{}\n{}", report::table(&results), report::interpretation(&results, &machine));
+    run.publish(&figures, args.no_write, |path| report::write(path, &report::section(&machine, &results, &setup_text(&args))))
 }
 
 /// Raises this process's soft open-files limit to the hard limit (the server
@@ -199,143 +175,71 @@ fn raise_open_files(needed: u64) -> Result<()> {
 }
 
 async fn live_bench(args: live::LiveArgs) -> Result<()> {
-    let repo = repo_root();
-    let bin = convect_bin(&repo)?;
     // Each client is one socket here and one in the server, plus files and listeners.
     raise_open_files(args.clients as u64 + 256)?;
-    let work = work_dir(&repo, "bench-live-")?;
-    let started = Instant::now();
-    let load_before = machine::load_average();
-    let measure = async |server: &Server| live::run(server, &args).await;
-    let results = with_deployed(&bin, &repo, work.path(), "fixture", &[], measure).await.context("benchmark failed")?;
-    let machine = machine::Machine::detect(&repo, work.path(), load_before);
-    println!("{}", live_report::latency_table(&results));
-    println!("{}", live_report::baseline_table(&results));
-    println!("{}", live_report::executions_table(&results));
-    println!("{}", live_report::write_cost_table(&results));
-    println!("{}", live_report::memory_table(&results));
-    println!("{}", live_report::interpretation(&results, &args, &machine));
-    println!("(total {:.0} s)", started.elapsed().as_secs_f64());
-    if !args.no_write {
-        let path = repo.join("BENCHMARKS.md");
-        let section = live_report::section(&machine, &results, &args);
-        report::write_between(&path, live_report::BEGIN, live_report::END, &section)?;
-        println!("updated {}", path.display());
-    }
-    Ok(())
+    let run = BenchRun::start("bench-live-")?;
+    let results = run.deployed("fixture", &[], async |server: &Server| live::run(server, &args).await).await?;
+    let machine = run.machine();
+    let figures = [
+        live_report::latency_table(&results),
+        live_report::baseline_table(&results),
+        live_report::executions_table(&results),
+        live_report::write_cost_table(&results),
+        live_report::memory_table(&results),
+        live_report::interpretation(&results, &args, &machine),
+    ]
+    .join("\n");
+    run.publish(&figures, args.no_write, |path| {
+        report::write_between(path, live_report::BEGIN, live_report::END, &live_report::section(&machine, &results, &args))
+    })
 }
 
-/// Starts a server on `work/data` (with `serve_flags`), deploys
-/// `bench/<fixture>` to it, runs `measure` and stops the server (also on
-/// error, after printing its last output).
-async fn with_deployed<T>(
-    bin: &Path,
-    repo: &Path,
-    work: &Path,
-    fixture: &str,
-    serve_flags: &[&str],
-    measure: impl AsyncFnOnce(&Server) -> Result<T>,
-) -> Result<T> {
-    let functions = work.join("convex");
-    copy_fixture(repo, fixture, &functions)?;
-    let server = Server::start(bin, &work.join("data"), serve_flags).await?;
-    let results = match server.deploy(bin, &functions).await {
-        Ok(()) => measure(&server).await,
-        Err(e) => Err(e),
-    };
-    if results.is_err() {
-        eprintln!("server output (last lines):\n{}", server.log_tail());
-    }
-    server.stop().await?;
-    results
-}
 
 async fn ecosystem_bench(args: ecosystem::EcosystemArgs) -> Result<()> {
-    let repo = repo_root();
-    let bin = convect_bin(&repo)?;
-    let work = work_dir(&repo, "bench-ecosystem-")?;
-    let load_before = machine::load_average();
-    let measure = async |server: &Server| ecosystem::run(&bin, server, work.path(), &args).await;
-    let results = with_deployed(&bin, &repo, work.path(), "fixture-ecosystem", &[], measure).await.context("benchmark failed")?;
-    let machine = machine::Machine::detect(&repo, work.path(), load_before);
-    println!("{}", ecosystem::report(&results));
-    if !args.no_write {
-        let path = repo.join("BENCHMARKS.md");
-        report::write_between(&path, ecosystem::BEGIN, ecosystem::END, &ecosystem::section(&machine, &results, &args))?;
-        println!("updated {}", path.display());
-    }
-    Ok(())
+    let run = BenchRun::start("bench-ecosystem-")?;
+    let measure = async |server: &Server| ecosystem::run(&run.bin, server, run.work(), &args).await;
+    let results = run.deployed("fixture-ecosystem", &[], measure).await?;
+    let machine = run.machine();
+    run.publish(&ecosystem::report(&results), args.no_write, |path| {
+        report::write_between(path, ecosystem::BEGIN, ecosystem::END, &ecosystem::section(&machine, &results, &args))
+    })
 }
 
 async fn files_bench(args: files::FilesArgs) -> Result<()> {
-    let repo = repo_root();
-    let bin = convect_bin(&repo)?;
-    let work = work_dir(&repo, "bench-files-")?;
-    let started = Instant::now();
-    let load_before = machine::load_average();
-    let measure = async |server: &Server| files::run(server, work.path(), &args).await;
-    let results = with_deployed(&bin, &repo, work.path(), "fixture-files", &[], measure).await.context("benchmark failed")?;
-    let machine = machine::Machine::detect(&repo, work.path(), load_before);
-    println!("{}", files::report(&results));
-    println!("(total {:.0} s)", started.elapsed().as_secs_f64());
-    if !args.no_write {
-        let path = repo.join("BENCHMARKS.md");
-        report::write_between(&path, files::BEGIN, files::END, &files::section(&machine, &results, &args))?;
-        println!("updated {}", path.display());
-    }
-    Ok(())
+    let run = BenchRun::start("bench-files-")?;
+    let results = run.deployed("fixture-files", &[], async |server: &Server| files::run(server, run.work(), &args).await).await?;
+    let machine = run.machine();
+    run.publish(&files::report(&results), args.no_write, |path| {
+        report::write_between(path, files::BEGIN, files::END, &files::section(&machine, &results, &args))
+    })
 }
 
 async fn scheduler_bench(args: scheduler::SchedulerArgs) -> Result<()> {
-    let repo = repo_root();
-    let bin = convect_bin(&repo)?;
-    let work = work_dir(&repo, "bench-scheduler-")?;
-    let started = Instant::now();
-    let load_before = machine::load_average();
+    let run = BenchRun::start("bench-scheduler-")?;
     let concurrency = args.scheduler_concurrency.to_string();
     let flags = ["--scheduler-concurrency", &concurrency];
-    let measure = async |server: &Server| scheduler::run(server, &args).await;
-    let results = with_deployed(&bin, &repo, work.path(), "fixture-scheduler", &flags, measure).await.context("benchmark failed")?;
-    let machine = machine::Machine::detect(&repo, work.path(), load_before);
-    println!("{}", scheduler::report(&results));
-    println!("(total {:.0} s)", started.elapsed().as_secs_f64());
-    if !args.no_write {
-        let path = repo.join("BENCHMARKS.md");
-        report::write_between(&path, scheduler::BEGIN, scheduler::END, &scheduler::section(&machine, &results, &args))?;
-        println!("updated {}", path.display());
-    }
-    Ok(())
+    let results = run.deployed("fixture-scheduler", &flags, async |server: &Server| scheduler::run(server, &args).await).await?;
+    let machine = run.machine();
+    run.publish(&scheduler::report(&results), args.no_write, |path| {
+        report::write_between(path, scheduler::BEGIN, scheduler::END, &scheduler::section(&machine, &results, &args))
+    })
+}
+
+/// Runs `bench` on a runtime of its own: one thread, or one per core.
+fn block_on(multi_thread: bool, bench: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    let mut builder = if multi_thread { tokio::runtime::Builder::new_multi_thread() } else { tokio::runtime::Builder::new_current_thread() };
+    builder.enable_all().build()?.block_on(bench)
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Bench::Inserts(args) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(Into::into)
-            .and_then(|rt| rt.block_on(inserts(args))),
+        Bench::Inserts(args) => block_on(false, inserts(args)),
         // Thousands of clients read their sockets in parallel, as separate browsers would.
-        Bench::Live(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(Into::into)
-            .and_then(|rt| rt.block_on(live_bench(args))),
-        Bench::Ecosystem(args) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(Into::into)
-            .and_then(|rt| rt.block_on(ecosystem_bench(args))),
-        Bench::Files(args) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(Into::into)
-            .and_then(|rt| rt.block_on(files_bench(args))),
-        Bench::Scheduler(args) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(Into::into)
-            .and_then(|rt| rt.block_on(scheduler_bench(args))),
+        Bench::Live(args) => block_on(true, live_bench(args)),
+        Bench::Ecosystem(args) => block_on(false, ecosystem_bench(args)),
+        Bench::Files(args) => block_on(false, files_bench(args)),
+        Bench::Scheduler(args) => block_on(false, scheduler_bench(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
