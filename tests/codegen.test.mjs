@@ -23,6 +23,7 @@ const projects = [
   ["tests/fixtures/notes + notes-indexed", "notes", ["notes-indexed"]],
   ["tests/fixtures/notes + notes-strict", "notes", ["notes-strict"]],
   ["tests/fixtures/scheduler + scheduler-crons-v1", "scheduler", ["scheduler-crons-v1"]],
+  ["tests/fixtures/auth", "auth", []],
 ];
 
 for (const [name, source, overlays] of projects) {

@@ -23,4 +23,4 @@ mod tests;
 pub use errors::AuthError;
 pub use identity::Identity;
 pub use providers::{parse_providers, Provider, ProviderError};
-pub use verify::Verifier;
+pub use verify::{Verifier, LEEWAY_SECS};

@@ -20,7 +20,7 @@ use super::{AuthError, Provider};
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`. Convex allows 5 s, and
 /// its test suite expects a token that expired 10 s ago to be refused.
-const LEEWAY_SECS: u64 = 5;
+pub const LEEWAY_SECS: u64 = 5;
 
 /// Seconds since the epoch; injectable so tests can move time.
 pub(crate) type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;

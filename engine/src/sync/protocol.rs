@@ -169,10 +169,12 @@ pub fn transition(start: StateVersion, end: StateVersion, modifications: Vec<Jso
     serde_json::json!({ "type": "Transition", "startVersion": start, "endVersion": end, "modifications": modifications })
 }
 
-/// A refused `Authenticate` (`base` is the identity version the server holds),
-/// so that the client neither keeps nor retries the credentials as they are.
-pub fn auth_error(message: &str, base: u32) -> Json {
-    serde_json::json!({ "type": "AuthError", "error": message, "baseVersion": base, "authUpdateAttempted": true })
+/// A refused `Authenticate` (`update_attempted`: the client just sent it), so
+/// that the client neither keeps nor retries the credentials as they are; or
+/// a token that expired during the session (not attempted: the client fetches
+/// a fresh one). `base` is the identity version the server holds.
+pub fn auth_error(message: &str, base: u32, update_attempted: bool) -> Json {
+    serde_json::json!({ "type": "AuthError", "error": message, "baseVersion": base, "authUpdateAttempted": update_attempted })
 }
 
 pub fn removed(query_id: QueryId) -> Json {

@@ -59,6 +59,8 @@ struct Session {
     caller: Caller,
     /// The user they run for (a verified token's, or one an admin acts as).
     user: CallerIdentity,
+    /// When that user's token expires (Unix seconds), if it does.
+    user_expires: Option<u64>,
     version: StateVersion,
     /// The identity version of the latest accepted `Authenticate`; the next
     /// Transition moves the client to it.
@@ -80,10 +82,21 @@ enum End {
     Closed,
     Fatal(String),
     Auth(AuthRefused),
+    /// The user's token expired during the session.
+    TokenExpired,
     /// A mutation failed with a system error: as Convex does, the connection is
     /// closed with "try again later", and the client reconnects and re-sends the
     /// mutation (the request log did not keep its outcome).
     Retry(Box<SystemError>),
+}
+
+/// Resolves when a token expiring at `expires` (Unix seconds) is no longer
+/// valid, with the leeway token checks allow; never without one.
+async fn token_expiry(expires: Option<u64>) {
+    let Some(expires) = expires else { return std::future::pending().await };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let left = (expires + crate::auth::LEEWAY_SECS).saturating_sub(now);
+    tokio::time::sleep(std::time::Duration::from_secs(left)).await;
 }
 
 /// The WebSocket close code for "try again later" (RFC 6455's 1013).
@@ -132,6 +145,7 @@ pub async fn serve(
         client_session: String::new(),
         caller: Caller::Client,
         user: CallerIdentity::Anonymous,
+        user_expires: None,
         version: StateVersion::default(),
         identity: 0,
         queries: HashMap::new(),
@@ -164,6 +178,7 @@ pub async fn serve(
             }
             Some(d) = done_rx.recv() => s.on_done(d, *processed.borrow()),
             _ = ping.tick() => s.send(json!({ "type": "Ping" })),
+            _ = token_expiry(s.user_expires) => Err(End::TokenExpired),
         };
         if let Err(end) = step {
             break end;
@@ -177,7 +192,11 @@ pub async fn serve(
         }
         End::Auth(refused) => {
             tracing::info!(session = id, reason = %refused, "refused credentials; closing sync session");
-            Some(Message::Text(auth_error(&refused.to_string(), s.identity).to_string().into()))
+            Some(Message::Text(auth_error(&refused.to_string(), s.identity, true).to_string().into()))
+        }
+        End::TokenExpired => {
+            tracing::info!(session = id, "the session's token expired; closing sync session");
+            Some(Message::Text(auth_error("Token expired", s.identity, false).to_string().into()))
         }
         End::Retry(e) => {
             tracing::info!(session = id, code = e.code(), error = %e, "a mutation failed with a system error; closing sync session");
@@ -296,16 +315,21 @@ impl Session {
         if base != self.identity {
             return Err(End::Fatal(format!("identity version {base} does not match the server's {}", self.identity)));
         }
+        let mut expires = None;
         let (caller, user) = match token_type {
             "None" => (Caller::Client, CallerIdentity::Anonymous),
             "Admin" => self.admin_caller(value.unwrap_or_default(), acting_as).map_err(End::Auth)?,
             "User" => match self.engine.deployment().auth.verify(value.unwrap_or_default()).await {
-                Ok(identity) => (Caller::Client, CallerIdentity::User(Arc::new(identity.json))),
+                Ok(identity) => {
+                    expires = identity.expires_at;
+                    (Caller::Client, CallerIdentity::User(Arc::new(identity.json)))
+                }
                 Err(e) => return Err(End::Auth(AuthRefused::Token(e.to_string()))),
             },
             other => return Err(End::Fatal(format!("unknown token type {other:?}"))),
         };
         self.identity = base + 1;
+        self.user_expires = expires;
         if (caller, &user) != (self.caller, &self.user) {
             (self.caller, self.user) = (caller, user);
             self.resubscribe_all().await?;
