@@ -13,7 +13,10 @@
 //! first event of a streamed HTTP action response. `convect-bench scheduler`
 //! measures a burst of scheduled functions all due at once: jobs/s, how late
 //! each starts, and query latency while they run beside the idle server.
+//! `convect-bench auth` measures users' token verifications/s in process, and
+//! query latency over HTTP with a token beside the same query without one.
 
+mod auth;
 mod doc;
 mod ecosystem;
 mod files;
@@ -63,6 +66,8 @@ enum Bench {
     Files(files::FilesArgs),
     /// A burst of scheduled functions due at once: jobs/s, lateness, query latency beside the idle server
     Scheduler(scheduler::SchedulerArgs),
+    /// Users' token verifications/s in process; query latency with a token beside anonymous
+    Auth(auth::AuthArgs),
 }
 
 #[derive(clap::Args)]
@@ -225,6 +230,18 @@ async fn scheduler_bench(args: scheduler::SchedulerArgs) -> Result<()> {
     })
 }
 
+async fn auth_bench(args: auth::AuthArgs) -> Result<()> {
+    let run = BenchRun::start("bench-auth-")?;
+    // `bench/fixture-auth` reads its keys from a deployment variable, which
+    // only a running server holds: `auth::run` sets it, then deploys.
+    let measure = async |server: &Server| auth::run(&run.bin, server, run.work(), &args).await;
+    let results = run.serving(&[], measure).await?;
+    let machine = run.machine();
+    run.publish(&auth::report(&results), args.no_write, |path| {
+        report::write_between(path, auth::BEGIN, auth::END, &auth::section(&machine, &results, &args))
+    })
+}
+
 /// Runs `bench` on a runtime of its own: one thread, or one per core.
 fn block_on(multi_thread: bool, bench: impl std::future::Future<Output = Result<()>>) -> Result<()> {
     let mut builder = if multi_thread { tokio::runtime::Builder::new_multi_thread() } else { tokio::runtime::Builder::new_current_thread() };
@@ -240,6 +257,8 @@ fn main() -> std::process::ExitCode {
         Bench::Ecosystem(args) => block_on(false, ecosystem_bench(args)),
         Bench::Files(args) => block_on(false, files_bench(args)),
         Bench::Scheduler(args) => block_on(false, scheduler_bench(args)),
+        // One thread, so that verifications/s is what one core does.
+        Bench::Auth(args) => block_on(false, auth_bench(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -33,7 +33,26 @@ impl BenchRun {
     /// Runs `measure` against a server (started with `serve_flags`) that has
     /// `bench/<fixture>` deployed.
     pub async fn deployed<T>(&self, fixture: &str, serve_flags: &[&str], measure: impl AsyncFnOnce(&Server) -> Result<T>) -> Result<T> {
-        with_deployed(&self.bin, &self.repo, self.work(), fixture, serve_flags, measure).await.context("benchmark failed")
+        let functions = self.work().join("convex");
+        copy_fixture(&self.repo, fixture, &functions)?;
+        self.serving(serve_flags, async |server: &Server| {
+            server.deploy(&self.bin, &functions).await?;
+            measure(server).await
+        })
+        .await
+    }
+
+    /// Runs `measure` against a server started with `serve_flags` and
+    /// nothing deployed, stopping it afterwards (after printing its last
+    /// output if `measure` failed).
+    pub async fn serving<T>(&self, serve_flags: &[&str], measure: impl AsyncFnOnce(&Server) -> Result<T>) -> Result<T> {
+        let server = Server::start(&self.bin, &self.work().join("data"), serve_flags).await?;
+        let results = measure(&server).await;
+        if results.is_err() {
+            eprintln!("server output (last lines):\n{}", server.log_tail());
+        }
+        server.stop().await?;
+        results.context("benchmark failed")
     }
 
     pub fn machine(&self) -> Machine {
@@ -70,27 +89,3 @@ fn work_dir(repo: &Path, prefix: &str) -> Result<tempfile::TempDir> {
     Ok(tempfile::Builder::new().prefix(prefix).tempdir_in(&tmp)?)
 }
 
-/// Starts a server on `work/data` (with `serve_flags`), deploys
-/// `bench/<fixture>` to it, runs `measure` and stops the server (also on
-/// error, after printing its last output).
-async fn with_deployed<T>(
-    bin: &Path,
-    repo: &Path,
-    work: &Path,
-    fixture: &str,
-    serve_flags: &[&str],
-    measure: impl AsyncFnOnce(&Server) -> Result<T>,
-) -> Result<T> {
-    let functions = work.join("convex");
-    copy_fixture(repo, fixture, &functions)?;
-    let server = Server::start(bin, &work.join("data"), serve_flags).await?;
-    let results = match server.deploy(bin, &functions).await {
-        Ok(()) => measure(&server).await,
-        Err(e) => Err(e),
-    };
-    if results.is_err() {
-        eprintln!("server output (last lines):\n{}", server.log_tail());
-    }
-    server.stop().await?;
-    results
-}
