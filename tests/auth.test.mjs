@@ -24,7 +24,7 @@ import http from "node:http";
 import WebSocket from "ws";
 import { useServer } from "./harness.mjs";
 import { connect } from "./sockets.mjs";
-import { api, rejects, uniqueName, waitFor } from "./support.mjs";
+import { api, recordUpdates, rejects, subscriptionExecutions, uniqueName, waitFor } from "./support.mjs";
 
 const WAIT_MS = 15_000;
 /** The server refetches a provider's keys at most this often. */
@@ -241,30 +241,7 @@ async function assertRefused(server, token, code, message) {
   return body;
 }
 
-/** Total subscription query executions since the server started (admin-only metrics). */
-async function executions(server) {
-  const res = await fetch(`${server.url}/api/convect/metrics`, {
-    headers: { Authorization: `Convex ${server.adminKey}` },
-  });
-  const body = await res.text();
-  assert.equal(res.status, 200, body);
-  const { subscriptionExecutions } = JSON.parse(body);
-  assert.ok(Number.isInteger(subscriptionExecutions), body);
-  return subscriptionExecutions;
-}
 
-/** Records a live query's values and errors. */
-function watch(client, query, args) {
-  const rec = { values: [], errors: [] };
-  client.onUpdate(
-    query,
-    args,
-    (value) => rec.values.push(value),
-    (error) => rec.errors.push(error),
-  );
-  rec.latest = () => rec.values.at(-1);
-  return rec;
-}
 
 /** ConvexClient.setAuth with a recording fetchToken; `tokens(n)` answers call n (1-based). */
 function signIn(client, tokens) {
@@ -523,12 +500,12 @@ test("WebSocket sessions run as their users; live queries are per user", async (
   signIn(a2, () => idp.token(alice, { claims: { iat: nowSeconds() - 1 } }));
   const bobAuth = signIn(b, () => idp.token(bob));
 
-  const aliceMine = watch(a, api.messages.mine, {});
-  const alice2Mine = watch(a2, api.messages.mine, {});
-  const bobMine = watch(b, api.messages.mine, {});
-  const anonMine = watch(anon, api.messages.mine, {});
-  const aliceWho = watch(a, api.identity.whoami, {});
-  const bobWho = watch(b, api.identity.whoami, {});
+  const aliceMine = recordUpdates(a, api.messages.mine, {});
+  const alice2Mine = recordUpdates(a2, api.messages.mine, {});
+  const bobMine = recordUpdates(b, api.messages.mine, {});
+  const anonMine = recordUpdates(anon, api.messages.mine, {});
+  const aliceWho = recordUpdates(a, api.identity.whoami, {});
+  const bobWho = recordUpdates(b, api.identity.whoami, {});
   await until(
     () => aliceAuth.changes.includes(true) && bobAuth.changes.includes(true),
     "both sessions to be authenticated",
@@ -577,18 +554,18 @@ test("sessions of the same user share a subscription; different users never do",
   const idp = await freshProvider(t, server);
   const dave = makeUser("Dave");
   const erin = makeUser("Erin");
-  const start = await executions(server);
+  const start = await subscriptionExecutions(server);
   const sessions = [dave, dave, dave, erin].map((user, i) => {
     const { client } = connect(t, server);
     // Each session of Dave's has a token of its own, with the same claims.
     const auth = signIn(client, () => idp.token(user, { claims: { iat: nowSeconds() - i } }));
-    return { user, client, auth, mine: watch(client, api.messages.mine, {}) };
+    return { user, client, auth, mine: recordUpdates(client, api.messages.mine, {}) };
   });
   await until(
     () => sessions.every((s) => s.auth.changes.includes(true) && s.mine.values.length === 1),
     "four authenticated first results",
   );
-  const subscribed = await executions(server);
+  const subscribed = await subscriptionExecutions(server);
   assert.equal(subscribed - start, 2, "Dave's three sessions share one execution, Erin has her own");
 
   // Each write re-executes the two subscriptions (the query reads the whole
@@ -599,7 +576,7 @@ test("sessions of the same user share a subscription; different users never do",
     () => sessions.every((s) => s.mine.latest()?.length === 1),
     "every session to see its user's message",
   );
-  assert.equal((await executions(server)) - subscribed, 4, "two writes, two shared subscriptions");
+  assert.equal((await subscriptionExecutions(server)) - subscribed, 4, "two writes, two shared subscriptions");
   for (const s of sessions) {
     assert.deepEqual(s.mine.values, [[], [s.user === dave ? "d1" : "e1"]]);
     assert.deepEqual(s.mine.errors, []);
@@ -614,8 +591,8 @@ test("a refused token over the WebSocket: AuthError, the client fetches a fresh 
   const good = idp.token(carol);
   const { client, net } = connect(t, server);
   const auth = signIn(client, (n) => (n === 1 ? expired : good));
-  const who = watch(client, api.identity.whoami, {});
-  const mine = watch(client, api.messages.mine, {});
+  const who = recordUpdates(client, api.identity.whoami, {});
+  const mine = recordUpdates(client, api.messages.mine, {});
 
   await until(() => auth.changes.length > 0 && who.values.length > 0, "the client to authenticate");
   assert.deepEqual(auth.changes, [true]);
@@ -649,7 +626,7 @@ test("a WebSocket client whose token is always refused ends up signed out", asyn
   const forged = idp.token(mallory, { key: makeKey("RS256", idp.current.kid) });
   const { client, net } = connect(t, server);
   const auth = signIn(client, () => forged);
-  const who = watch(client, api.identity.whoami, {});
+  const who = recordUpdates(client, api.identity.whoami, {});
 
   await until(() => auth.changes.length > 0, "the client to give up");
   assert.deepEqual(auth.changes, [false]);

@@ -14,7 +14,7 @@ import { ConvexClient } from "convex/browser";
 import WebSocket from "ws";
 import { sleep, useServer } from "./harness.mjs";
 import { connect } from "./sockets.mjs";
-import { api, ConvexError, range, uniqueName, waitFor } from "./support.mjs";
+import { api, ConvexError, range, subscriptionExecutions, uniqueName, waitFor } from "./support.mjs";
 
 const WAIT_MS = 15_000;
 const CLIENT_VERSION = "1.48.0";
@@ -46,17 +46,6 @@ function watch(client, query, args) {
   return rec;
 }
 
-/** Total subscription query executions since the server started. */
-async function executions(server) {
-  const res = await fetch(`${server.url}/api/convect/metrics`, {
-    headers: { Authorization: `Convex ${server.adminKey}` },
-  });
-  const body = await res.text();
-  assert.equal(res.status, 200, body);
-  const { subscriptionExecutions } = JSON.parse(body);
-  assert.ok(Number.isInteger(subscriptionExecutions), body);
-  return subscriptionExecutions;
-}
 
 const decodeTs = (b64) => Buffer.from(b64, "base64").readBigUInt64LE();
 
@@ -115,7 +104,7 @@ test("the metrics endpoint requires the admin key", async (t, server) => {
   });
   await wrong.arrayBuffer();
   assert.ok([401, 403].includes(wrong.status), `status ${wrong.status}`);
-  assert.ok((await executions(server)) >= 0);
+  assert.ok((await subscriptionExecutions(server)) >= 0);
 });
 
 test("a subscriber receives each new result exactly once", async (t, server) => {
@@ -189,7 +178,7 @@ test("writes outside a subscription's read set do not re-execute it", async (t, 
     "A's first results",
   );
 
-  let before = await executions(server);
+  let before = await subscriptionExecutions(server);
   for (const i of range(5)) await http.mutation(api.other.touch, { note: `n${i}` });
   // Same table and index, neighbouring ranges: a longer and a shorter channel name.
   for (const neighbour of [`${channel}0`, channel.slice(0, -1), `${channel}\u0000`]) {
@@ -199,7 +188,7 @@ test("writes outside a subscription's read set do not re-execute it", async (t, 
   // once A sees this one every earlier commit has been handled.
   await http.mutation(api.messages.send, { channel, body: "hello" });
   await until(() => list.values.length === 2, "A to see hello");
-  let after = await executions(server);
+  let after = await subscriptionExecutions(server);
   assert.equal(after - before, 1, "only the in-range write re-executed a subscription");
   assert.deepEqual(list.values, [[], ["hello"]]);
   assert.equal(record.values.length, 1);
@@ -210,7 +199,7 @@ test("writes outside a subscription's read set do not re-execute it", async (t, 
   await http.mutation(api.records.set, { name, ok: true });
   await http.mutation(api.messages.send, { channel, body: "again" });
   await until(() => list.values.length === 3, "A to see again");
-  after = await executions(server);
+  after = await subscriptionExecutions(server);
   assert.equal(after - before, 2, "the record write and the message write each re-executed one query");
   assert.deepEqual(record.values, [{ name, ok: true }], "an unchanged result is not sent again");
   assert.deepEqual(sentValues(net.current(), "records:check", { name }), [{ name, ok: true }]);
@@ -220,11 +209,11 @@ test("writes outside a subscription's read set do not re-execute it", async (t, 
 test("twenty clients with the identical query share one execution per write", async (t, server) => {
   const channel = uniqueName("shared");
   const http = server.client();
-  const start = await executions(server);
+  const start = await subscriptionExecutions(server);
   const clients = range(20).map(() => connect(t, server).client);
   const subs = clients.map((c) => watch(c, api.messages.list, { channel }));
   await until(() => subs.every((s) => s.values.length === 1), "20 first results");
-  let now = await executions(server);
+  let now = await subscriptionExecutions(server);
   assert.equal(now - start, 1, "20 identical subscriptions executed once");
   const expected = [[]];
   for (const i of range(3)) {
@@ -235,7 +224,7 @@ test("twenty clients with the identical query share one execution per write", as
       () => subs.every((s) => s.values.length === expected.length),
       `all 20 clients to see s${i}`,
     );
-    now = await executions(server);
+    now = await subscriptionExecutions(server);
     assert.equal(now - prev, 1, `write s${i} re-executed the shared query once`);
   }
   for (const s of subs) {
@@ -257,16 +246,16 @@ test("queries with different arguments are separate subscriptions", async (t, se
     () => [aLeft, aRight, bLeft].every((s) => s.values.length === 1),
     "first results",
   );
-  let before = await executions(server);
+  let before = await subscriptionExecutions(server);
   await http.mutation(api.messages.send, { channel: left, body: "x1" });
   await until(() => aLeft.values.length === 2 && bLeft.values.length === 2, "x1 on the left");
-  let after = await executions(server);
+  let after = await subscriptionExecutions(server);
   assert.equal(after - before, 1, "only the (shared) left query re-executed");
 
   before = after;
   await http.mutation(api.messages.send, { channel: right, body: "y1" });
   await until(() => aRight.values.length === 2, "y1 on the right");
-  after = await executions(server);
+  after = await subscriptionExecutions(server);
   assert.equal(after - before, 1, "only the right query re-executed");
 
   await http.mutation(api.messages.send, { channel: left, body: "x2" });

@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { describe } from "node:test";
 import { useServer } from "./harness.mjs";
 import { connect } from "./sockets.mjs";
-import { api, ConvexError, range, rejects, uniqueName, waitFor } from "./support.mjs";
+import { api, ConvexError, range, recordUpdates, rejects, uniqueName, waitFor } from "./support.mjs";
 
 const WAIT_MS = 20_000;
 const HOUR = 3_600_000;
@@ -109,18 +109,6 @@ function assertSucceeded(doc) {
   assert.ok(doc.completedTime >= doc.scheduledTime, `completed before it was due: ${JSON.stringify(doc)}`);
 }
 
-/** Records every onUpdate callback (values, errors). */
-function watch(client, query, args) {
-  const rec = { values: [], errors: [] };
-  rec.unsubscribe = client.onUpdate(
-    query,
-    args,
-    (value) => rec.values.push(value),
-    (error) => rec.errors.push(error),
-  );
-  rec.latest = () => rec.values.at(-1);
-  return rec;
-}
 
 /** The states a job went through in a subscription to jobs.list, without repeats. */
 function history(rec, id) {
@@ -358,7 +346,7 @@ describe("ctx.scheduler", () => {
   test("a scheduled mutation's writes and its success become visible together", async (t, server) => {
     const tag = uniqueName("atomic");
     const { client: ws } = connect(t, server);
-    const snapshots = watch(ws, api.jobs.withRows, { tag });
+    const snapshots = recordUpdates(ws, api.jobs.withRows, { tag });
     await until(() => snapshots.values.length >= 1, () => "the first snapshot");
     const jobs = [
       ...range(12).map((i) => ({ delayMs: 100 * i, value: i })),
@@ -440,7 +428,7 @@ describe("ctx.scheduler", () => {
   test("reads of _scheduled_functions are reactive: a subscriber sees pending, then success, failed or canceled", async (t, server) => {
     const tag = uniqueName("live");
     const { client: ws } = connect(t, server);
-    const list = watch(ws, api.jobs.list, { tag });
+    const list = recordUpdates(ws, api.jobs.list, { tag });
     await until(() => list.values.length >= 1, () => "the first result");
     assert.deepEqual(list.values[0], []);
     const kindOf = (id) => list.latest().find((job) => job._id === id)?.state.kind;

@@ -149,3 +149,28 @@ export async function seedFiles(dir = SEEDS) {
   );
   return { files, records };
 }
+
+/** Total subscription query executions since the server started (admin-only metrics). */
+export async function subscriptionExecutions(server) {
+  const res = await fetch(`${server.url}/api/convect/metrics`, {
+    headers: { Authorization: `Convex ${server.adminKey}` },
+  });
+  const body = await res.text();
+  assert.equal(res.status, 200, body);
+  const { subscriptionExecutions: count } = JSON.parse(body);
+  assert.ok(Number.isInteger(count), body);
+  return count;
+}
+
+/** Records a live query's values and errors; `unsubscribe` stops it. */
+export function recordUpdates(client, query, args) {
+  const rec = { values: [], errors: [] };
+  rec.unsubscribe = client.onUpdate(
+    query,
+    args,
+    (value) => rec.values.push(value),
+    (error) => rec.errors.push(error),
+  );
+  rec.latest = () => rec.values.at(-1);
+  return rec;
+}
