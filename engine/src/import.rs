@@ -63,9 +63,7 @@ impl Engine {
     }
 
     fn stage_import(&self, req: &ImportRequest) -> Result<(Transaction, ImportSummary), ImportError> {
-        let deployment = self.deployment();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0);
-        let mut txn = Transaction::begin(self.txn_env(&deployment), now);
+        let mut txn = self.begin_system();
         let failed = |e: TxnError| ImportError::Failed(e.to_string());
         let mut existing = match &req.upsert_by {
             Some(field) => Existing::new(&mut txn, &req.table, field).map_err(failed)?,

@@ -7,14 +7,10 @@ use crate::committer::CommitError;
 use crate::engine::Engine;
 use crate::txn::{Transaction, TxnError};
 use crate::types::Timestamp;
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::udf::now_ms;
 
 /// Conflicts tolerated before giving up, as for imports.
 const MAX_ATTEMPTS: u32 = 16;
-
-pub(crate) fn now_ms() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
-}
 
 impl Engine {
     /// A transaction at the latest snapshot, under the live deployment.

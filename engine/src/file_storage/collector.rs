@@ -76,7 +76,7 @@ fn named_blobs(summary: &CommitSummary, by_blob: IndexId) -> BTreeSet<String> {
 
 async fn full(engine: &Engine) {
     report(collect(engine, None).await, "collecting file bytes");
-    let now = crate::system_txn::now_ms() as u64;
+    let now = crate::udf::now_ms() as u64;
     loop {
         match engine.transact(|txn| table::prune_tokens(txn, now, PRUNE_BATCH)).await {
             Ok((n, _)) if n == PRUNE_BATCH => continue,

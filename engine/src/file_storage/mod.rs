@@ -19,7 +19,7 @@ pub mod tokens;
 pub use collector::start_collector;
 
 use crate::engine::Engine;
-use crate::system_txn::now_ms;
+use crate::udf::now_ms;
 use crate::txn::TxnError;
 use crate::types::Document;
 use blobs::BlobStore;

@@ -10,7 +10,7 @@ use super::jobs::{self, Job, State, IN_PROGRESS, PENDING};
 use super::INTERRUPTED;
 use crate::engine::Engine;
 use crate::runtime::UdfKind;
-use crate::system_txn::now_ms;
+use crate::udf::now_ms;
 use crate::types::IndexId;
 use crate::committer::CommitSummary;
 use convect_schema::{decode_index_key, DocumentId, Value};

@@ -5,7 +5,7 @@
 use super::syscalls::job_id_arg;
 use super::{storage_syscalls, CallError, Caller};
 use crate::scheduler::{jobs, schedule_request, ScheduleBudget, ScheduleRequest};
-use crate::system_txn::now_ms;
+use crate::udf::now_ms;
 use crate::engine::Engine;
 use crate::http_actions::stream::{is_stream_op, ResponseSink};
 use crate::runtime::{CallerIdentity, Completion, Host, SyscallError, SyscallResult, UdfKind};

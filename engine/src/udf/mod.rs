@@ -125,7 +125,8 @@ impl CallResult {
     }
 }
 
-fn now_ms() -> f64 {
+/// The wall clock in Unix milliseconds, as functions and system tables record time.
+pub(crate) fn now_ms() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
 }
 

@@ -213,7 +213,7 @@ impl TxnHost {
             "1.0/cancel_job" => {
                 self.require_writable()?;
                 let id = job_id_arg(&args)?;
-                jobs::cancel(&mut self.txn, id, crate::system_txn::now_ms())?;
+                jobs::cancel(&mut self.txn, id, super::now_ms())?;
                 Ok(Json::Null)
             }
             "1.0/storageDelete" => {
